@@ -1,0 +1,95 @@
+//! `custos testcam`: synthetic RTSP cameras with known plates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Resolution {
+    #[value(name = "360p")]
+    P360,
+    #[value(name = "720p")]
+    P720,
+    #[value(name = "1080p")]
+    P1080,
+}
+
+impl Resolution {
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            Resolution::P360 => (640, 360),
+            Resolution::P720 => (1280, 720),
+            Resolution::P1080 => (1920, 1080),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+impl From<Codec> for VideoCodec {
+    fn from(c: Codec) -> Self {
+        match c {
+            Codec::H264 => VideoCodec::H264,
+            Codec::H265 => VideoCodec::H265,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Number of cameras, served at /cam0, /cam1, …
+    #[arg(long, default_value_t = 4)]
+    cameras: usize,
+    /// TCP port for RTSP (0 picks a free one).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: String,
+    #[arg(long, value_enum, default_value = "720p")]
+    res: Resolution,
+    #[arg(long, default_value_t = 15)]
+    fps: u32,
+    #[arg(long, value_enum, default_value = "h264")]
+    codec: Codec,
+    /// Seed for the scenes: the same seed gives the same plates.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Append every vehicle pass (plate text, frames, boxes) to this JSON-lines file.
+    #[arg(long)]
+    ground_truth: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, value_parser = super::seconds)]
+    duration: Option<Duration>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let stop = super::stop_signal()?;
+    let (width, height) = args.res.size();
+    let server = TestCamServer::start(TestCamConfig {
+        cameras: args.cameras,
+        address: args.address,
+        port: args.port,
+        source: Source::Scene {
+            width,
+            height,
+            fps: args.fps,
+            codec: args.codec.into(),
+            seed: args.seed,
+        },
+        ground_truth: args.ground_truth,
+    })
+    .context("cannot start the test cameras")?;
+    for url in server.urls() {
+        println!("{url}");
+    }
+    super::run_until_stopped(&stop, args.duration, Duration::from_secs(1), || {});
+    drop(server);
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `custos`: the licence-plate recognition appliance's one binary. Thin: it parses the command
+//! line and config, wires the stage crates together and reports errors with context.
+
+mod cmd;
+mod config;
+mod status_table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "custos",
+    version,
+    about = "Licence-plate recognition appliance"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the built-in test cameras and ingests them, printing per-camera status. No
+    /// configuration needed.
+    Demo(cmd::demo::Args),
+    /// Ingests the cameras of a config file, printing per-camera status.
+    Ingest(cmd::ingest::Args),
+    /// Checks a config file and prints what is wrong with it.
+    CheckConfig(cmd::ingest::CheckArgs),
+    /// Serves synthetic RTSP cameras with plates of known text and writes their ground truth.
+    Testcam(cmd::testcam::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::CheckConfig(args) => cmd::ingest::check(args),
+        Command::Testcam(args) => cmd::testcam::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("custos: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
