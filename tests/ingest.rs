@@ -411,3 +411,72 @@ fn interoperates_with_vlc_over_udp() {
     assert!(tcp_error.is_some_and(|e| e.contains("transport tcp")));
     assert_eq!(status[0].decoder.as_deref(), Some("avdec_h264"));
 }
+
+#[test]
+fn credentials_come_from_secret_files_and_never_show_in_status() {
+    let password = "c0rrect-h0rse";
+    let cam = TestCam::start_with(
+        1,
+        free_port(),
+        &["--user", "viewer", "--password-env", "TESTCAM_PW"],
+        &[("TESTCAM_PW", password)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    std::fs::write(&good, format!("{password}\n")).unwrap();
+    std::fs::write(&bad, "wrong-password-123\n").unwrap();
+
+    let mut with_good = camera("good", &cam.urls[0]);
+    with_good.username = Some("viewer".into());
+    with_good.password = Some(custos_pipeline::SecretRef::File(good));
+    let mut with_bad = camera("bad", &cam.urls[0]);
+    with_bad.username = Some("viewer".into());
+    with_bad.password = Some(custos_pipeline::SecretRef::File(bad));
+    let no_credentials = camera("none", &cam.urls[0]);
+    let (ingest, _frames) = start_ingest(vec![with_good, with_bad, no_credentials]);
+
+    wait_for(
+        &ingest,
+        0,
+        Duration::from_secs(20),
+        "streaming with the right password",
+        is_streaming,
+    );
+    for i in [1, 2] {
+        let s = wait_for(&ingest, i, Duration::from_secs(15), "an auth error", |s| {
+            s.last_error.is_some()
+        });
+        let err = s.last_error.unwrap();
+        assert!(
+            err.contains("Unauthorized") || err.contains("401"),
+            "{}: {err}",
+            s.id
+        );
+    }
+    let status = serde_json::to_string(&ingest.status()).unwrap();
+    assert!(
+        !status.contains(password) && !status.contains("wrong-password-123"),
+        "{status}"
+    );
+    ingest.stop();
+}
+
+#[test]
+fn h265_cameras_decode_with_the_h265_decoder() {
+    let cam = TestCam::start_with(1, free_port(), &["--codec", "h265"], &[]);
+    let (ingest, frames) = start_ingest(vec![camera("hevc", &cam.urls[0])]);
+    let s = wait_for(
+        &ingest,
+        0,
+        Duration::from_secs(30),
+        "streaming",
+        is_streaming,
+    );
+    assert_eq!(s.decoder.as_deref(), Some("avdec_h265"));
+    let frame = frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("an H.265 frame");
+    assert_eq!((frame.width, frame.height), (640, 360));
+    ingest.stop();
+}

@@ -32,6 +32,7 @@ pub fn run(args: Args) -> Result<()> {
             seed: 1,
         },
         ground_truth: None,
+        credentials: None,
     })
     .context("cannot start the test cameras")?;
     let cameras = server

@@ -64,6 +64,12 @@ pub struct Args {
     /// Append every vehicle pass (plate text, frames, boxes) to this JSON-lines file.
     #[arg(long)]
     ground_truth: Option<PathBuf>,
+    /// Require RTSP basic authentication as this user (the password comes from --password-env).
+    #[arg(long, requires = "password_env")]
+    user: Option<String>,
+    /// Environment variable holding the password for --user.
+    #[arg(long, requires = "user")]
+    password_env: Option<String>,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, value_parser = super::seconds)]
     duration: Option<Duration>,
@@ -72,6 +78,15 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let stop = super::stop_signal()?;
     let (width, height) = args.res.size();
+    let credentials = match (args.user, args.password_env) {
+        (Some(user), Some(var)) => {
+            let password = std::env::var(&var).with_context(|| {
+                format!("--password-env: environment variable {var} is not set")
+            })?;
+            Some((user, password))
+        }
+        _ => None,
+    };
     let server = TestCamServer::start(TestCamConfig {
         cameras: args.cameras,
         address: args.address,
@@ -84,6 +99,7 @@ pub fn run(args: Args) -> Result<()> {
             seed: args.seed,
         },
         ground_truth: args.ground_truth,
+        credentials,
     })
     .context("cannot start the test cameras")?;
     for url in server.urls() {

@@ -44,10 +44,10 @@ pub struct TestCam {
 impl TestCam {
     /// Starts `cameras` 360p H.264 test cameras on `port` and waits until they listen.
     pub fn start(cameras: usize, port: u16) -> TestCam {
-        Self::start_with(cameras, port, &[])
+        Self::start_with(cameras, port, &[], &[])
     }
 
-    pub fn start_with(cameras: usize, port: u16, extra: &[&str]) -> TestCam {
+    pub fn start_with(cameras: usize, port: u16, extra: &[&str], env: &[(&str, &str)]) -> TestCam {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
             .args([
                 "testcam",
@@ -59,6 +59,7 @@ impl TestCam {
                 &port.to_string(),
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -472,6 +472,7 @@ impl Ramp {
                 codec: args.codec.video_codec(),
             },
             ground_truth: None,
+            credentials: None,
         })
         .context("cannot start the test cameras")?;
         let urls = server.urls();

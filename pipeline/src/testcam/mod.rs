@@ -110,6 +110,8 @@ pub struct TestCamConfig {
     pub source: Source,
     /// Where to append the ground-truth passes (scene sources only).
     pub ground_truth: Option<PathBuf>,
+    /// Require RTSP basic authentication with this user and password, as real cameras do.
+    pub credentials: Option<(String, String)>,
 }
 
 /// One line of the ground-truth sidecar.
@@ -134,6 +136,9 @@ pub struct TestCamServer {
     stop: Arc<AtomicBool>,
 }
 
+/// The role an authenticated client gets when the test cameras require credentials.
+const VIEWER_ROLE: &str = "viewer";
+
 /// The mount path of camera `index`.
 pub fn mount_path(index: usize) -> String {
     format!("/cam{index}")
@@ -152,6 +157,17 @@ impl TestCamServer {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(&config.address);
         server.set_service(&config.port.to_string());
+        if let Some((user, password)) = &config.credentials {
+            let auth = gst_rtsp_server::RTSPAuth::new();
+            let token = gst_rtsp_server::RTSPToken::builder()
+                .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, VIEWER_ROLE)
+                .build();
+            auth.add_basic(
+                &gst_rtsp_server::RTSPAuth::make_basic(user, password),
+                &token,
+            );
+            server.set_auth(Some(&auth));
+        }
         let mounts_table = server
             .mount_points()
             .ok_or_else(|| TestcamError::Gst("RTSP server has no mount points".into()))?;
@@ -187,7 +203,7 @@ impl TestCamServer {
                     );
                     factory.set_launch(&format!(
                         "( appsrc name=src is-live=true format=time do-timestamp=true \
-                           caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
+                           caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,colorimetry=bt601 \
                          ! queue max-size-buffers=2 leaky=downstream ! {} ! {} name=pay0 pt=96 config-interval=-1 )",
                         codec.encoder(fps),
                         codec.payloader(),
@@ -240,6 +256,14 @@ impl TestCamServer {
                         codec.payloader()
                     ));
                 }
+            }
+            if config.credentials.is_some() {
+                factory.add_role_from_structure(
+                    &gst::Structure::builder(VIEWER_ROLE)
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                        .build(),
+                );
             }
             let mount = mount_path(index);
             mounts_table.add_factory(&mount, factory);
@@ -451,7 +475,7 @@ pub fn encode_clip(
         VideoCodec::H265 => format!("x265enc speed-preset=veryfast key-int-max={gop} bitrate=3000"),
     };
     let launch = format!(
-        "appsrc name=src format=time caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
+        "appsrc name=src format=time caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,colorimetry=bt601 \
          ! {encoder} ! {} ! matroskamux ! filesink name=sink",
         codec.parser()
     );

@@ -1344,29 +1344,16 @@ mod tests {
                     let start = std::time::Instant::now();
                     std::hint::black_box(scene.render_next(&mut buf));
                     *t = t.min(start.elapsed().as_secs_f64() * 1e3);
-                    if scene.used_texts.len() > before && *t > 1.5 {
-                        eprintln!(
-                            "spawn frame {i} {:.3} {:?}",
-                            *t,
-                            scene
-                                .vehicles
-                                .last()
-                                .map(|v| (v.region, v.sprite.levels[0].w))
-                        );
-                    }
                 }
             }
             let mean = best.iter().sum::<f64>() / n as f64;
             let worst = best.iter().copied().fold(0.0, f64::max);
             let mut sorted = best.clone();
             sorted.sort_by(f64::total_cmp);
-            eprintln!(
-                "TOP {:?} p99 {:.3} p95 {:.3}",
-                &sorted[n - 12..],
-                sorted[n * 99 / 100],
-                sorted[n * 95 / 100]
+            let p99 = sorted[n * 99 / 100];
+            println!(
+                "{w}x{h}: {mean:.3} ms/frame mean, {p99:.3} ms p99, {worst:.3} ms worst frame"
             );
-            println!("{w}x{h}: {mean:.3} ms/frame mean, {worst:.3} ms worst frame");
         }
     }
 
