@@ -3,6 +3,8 @@
 
 mod camera;
 mod frame;
+mod plate;
 
 pub use camera::{CameraId, CameraIdError};
 pub use frame::{Frame, FrameFormat, Plane, PlaneError};
+pub use plate::normalize_plate;

@@ -128,12 +128,13 @@ impl RateLimiter {
         // keeps exactly every second frame.
         let slack = self.period / 10;
         match self.next_due {
-            Some(due) if t + slack < due => false,
-            Some(due) if t < due + self.period => {
+            // Not yet due, unless time went backwards (a new stream): then restart below.
+            Some(due) if t + slack < due && t + self.period >= due => false,
+            Some(due) if t + slack >= due && t < due + self.period => {
                 self.next_due = Some(due + self.period);
                 true
             }
-            // First frame, a gap, or time went backwards (new stream): restart the schedule.
+            // First frame, a gap, or time went backwards: restart the schedule.
             _ => {
                 self.next_due = Some(t + self.period);
                 true

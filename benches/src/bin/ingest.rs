@@ -3,7 +3,8 @@
 //!
 //! 1. Encodes a synthetic road-scene clip (the test cameras' scene, with plates).
 //! 2. Decode-only ceiling: demux → parse → software decoder → fakesink as fast as possible,
-//!    best of five runs (three before the ramp, two after);
+//!    best of five runs (three before the ramp, two after); also as many files at once as
+//!    there are CPUs, since one decoder leaves part of the machine idle;
 //!    `decode_only_streams = decode fps / camera fps`.
 //! 3. Live ramp: the test-camera server serves the clip on many RTSP mounts and the product's
 //!    `Ingest` (default settings: TCP, analysis at 8 fps) pulls N of them. N climbs from a guess
@@ -176,19 +177,32 @@ fn main() -> Result<()> {
     )
     .with_context(|| format!("cannot encode the test clip {}", clip.display()))?;
 
-    let decode = decode_only(&clip, args.codec, clip_frames, DECODE_RUNS_BEFORE, None)?;
-    report_decode(&decode, fps);
+    let decode = decode_only(&clip, args.codec, clip_frames, 1, DECODE_RUNS_BEFORE, None)?;
+    report_decode("one file", &decode, fps);
     let ramp = Ramp::new(&args, &clip)?;
     let outcome = ramp.run(decode.fps / fps)?;
     let decode = decode_only(
         &clip,
         args.codec,
         clip_frames,
+        1,
         DECODE_RUNS_AFTER,
         Some(decode),
     )?;
-    report_decode(&decode, fps);
+    report_decode("one file", &decode, fps);
     let ceiling = decode.fps / fps;
+    // One decoder's frame threads leave cores idle (a file decode does not fill the machine);
+    // as many files at once as there are CPUs shows what decoding alone can do with all of it.
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = decode_only(
+        &clip,
+        args.codec,
+        clip_frames,
+        cpus,
+        DECODE_RUNS_AFTER,
+        None,
+    )?;
+    report_decode(&format!("{cpus} files at once"), &parallel, fps);
 
     let best = outcome.best.as_ref();
     let streams_sustained = best.map_or(0, |s| s.streams);
@@ -201,7 +215,10 @@ fn main() -> Result<()> {
         );
     }
     // Other work on the machine lowers both figures, and not by the same amount.
-    let others_max = outcome.others_max.max(decode.cpu.others);
+    let others_max = outcome
+        .others_max
+        .max(decode.cpu.others)
+        .max(parallel.cpu.others);
     if others_max > OTHER_LOAD_WARNING {
         eprintln!(
             "warning: other processes kept up to {others_max:.2} cores busy during the run; \
@@ -219,6 +236,8 @@ fn main() -> Result<()> {
         "ratio": round(streams_sustained as f64 / ceiling, 3),
         "cores_at_sustained": best.map(|s| round(s.cpu.own, 2)),
         "decode_only_cores": round(decode.cpu.own, 2),
+        "decode_parallel_fps": round(parallel.fps, 1),
+        "decode_parallel_cores": round(parallel.cpu.own, 2),
         "other_load_cores_max": round(others_max, 2),
         "decoder": ingest_decoder,
         "machine": machine,
@@ -331,20 +350,23 @@ struct DecodeOnly {
     cpu: CpuUse,
 }
 
-/// The fastest of `runs` file decodes of `clip`, or `best` if none beats it.
+/// The fastest of `runs` file decodes of `clip` (`copies` of it at once), or `best` if none beats
+/// it.
 fn decode_only(
     clip: &Path,
     codec: Codec,
     clip_frames: u64,
+    copies: usize,
     runs: usize,
     mut best: Option<DecodeOnly>,
 ) -> Result<DecodeOnly> {
+    let expected = clip_frames * copies as u64;
     for _ in 0..runs {
-        let run = decode_once(clip, codec)?;
+        let run = decode_once(clip, codec, copies)?;
         // The decoder may hold back a frame or two at the end of the file.
         ensure!(
-            run.frames + 2 >= clip_frames,
-            "decode-only run decoded {} of the clip's {clip_frames} frames",
+            run.frames + 2 * copies as u64 >= expected,
+            "decode-only run decoded {} of {expected} frames",
             run.frames
         );
         if best.as_ref().is_none_or(|b| run.fps > b.fps) {
@@ -354,9 +376,9 @@ fn decode_only(
     best.context("no decode-only run")
 }
 
-fn report_decode(decode: &DecodeOnly, fps: f64) {
+fn report_decode(what: &str, decode: &DecodeOnly, fps: f64) {
     eprintln!(
-        "decode-only, best so far: {:.0} fps on {:.2} cores ({:.2} busy elsewhere) = {:.1} streams",
+        "decode-only, {what}, best so far: {:.0} fps on {:.2} cores ({:.2} busy elsewhere) = {:.1} streams",
         decode.fps,
         decode.cpu.own,
         decode.cpu.others,
@@ -364,33 +386,42 @@ fn report_decode(decode: &DecodeOnly, fps: f64) {
     );
 }
 
-/// Decodes `clip` once as fast as possible. The pipeline is that of `gst-launch-1.0 filesrc !
-/// matroskademux ! h264parse ! avdec_h264 ! fakesink sync=false`, run in-process so that neither
-/// process start-up nor the plugin registry load is counted as decoding time.
-fn decode_once(clip: &Path, codec: Codec) -> Result<DecodeOnly> {
+/// Decodes `copies` of `clip` at once as fast as possible. Each is the pipeline of
+/// `gst-launch-1.0 filesrc ! matroskademux ! h264parse ! avdec_h264 ! fakesink sync=false`, run
+/// in-process so that neither process start-up nor the plugin registry load counts as decoding.
+fn decode_once(clip: &Path, codec: Codec, copies: usize) -> Result<DecodeOnly> {
     let (parser, decoder) = codec.parse_and_decode();
-    let description = format!(
-        "filesrc name=src ! matroskademux ! {parser} ! {decoder} name=dec ! fakesink sync=false"
-    );
+    // Independent branches in one pipeline, which posts EOS once every branch has finished.
+    let description = (0..copies)
+        .map(|i| {
+            format!(
+                "filesrc name=src{i} ! matroskademux ! {parser} ! {decoder} name=dec{i} \
+                 ! fakesink sync=false"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let pipeline = gst::parse::launch(&description)
         .with_context(|| format!("cannot build the decode-only pipeline {description:?}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow::anyhow!("the decode-only description is not a pipeline"))?;
-    let source = pipeline
-        .by_name("src")
-        .context("decode-only pipeline has no filesrc")?;
-    // A property, not the launch string, so no path needs quoting.
-    source.set_property("location", clip.to_string_lossy().as_ref());
     let frames = Arc::new(AtomicU64::new(0));
-    let counter = frames.clone();
-    pipeline
-        .by_name("dec")
-        .and_then(|dec| dec.static_pad("src"))
-        .context("decode-only pipeline has no decoder src pad")?
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    for i in 0..copies {
+        let source = pipeline
+            .by_name(&format!("src{i}"))
+            .context("decode-only pipeline has no filesrc")?;
+        // A property, not the launch string, so no path needs quoting.
+        source.set_property("location", clip.to_string_lossy().as_ref());
+        let counter = frames.clone();
+        pipeline
+            .by_name(&format!("dec{i}"))
+            .and_then(|dec| dec.static_pad("src"))
+            .context("decode-only pipeline has no decoder src pad")?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+    }
     let bus = pipeline.bus().context("decode-only pipeline has no bus")?;
 
     let cpu_start = CpuTimes::now()?;
