@@ -66,7 +66,19 @@ fn four_cameras_deliver_frames_with_monotonic_timestamps() {
             age < Duration::from_secs(3),
             "{id}: frame received_at is {age:?} old"
         );
-        with_camera_clock += usize::from(frame.captured_at.is_some());
+        if let Some(captured) = frame.captured_at {
+            // The camera's NTP capture time (from RTCP) and our receive time agree closely on
+            // one machine.
+            let skew = match captured.duration_since(frame.received_at) {
+                Ok(d) => d,
+                Err(e) => e.duration(),
+            };
+            assert!(
+                skew < Duration::from_secs(2),
+                "{id}: capture and receive times {skew:?} apart"
+            );
+            with_camera_clock += 1;
+        }
         last.insert(id.clone(), (frame.sequence, frame.received_at, pts));
         *counts.entry(id).or_default() += 1;
     }
@@ -81,7 +93,11 @@ fn four_cameras_deliver_frames_with_monotonic_timestamps() {
         assert!(s.fps > 5.0, "{s:#?}");
         assert_eq!(s.last_error, None);
     }
-    eprintln!("frames with the camera's NTP capture time: {with_camera_clock}");
+    // Sender reports come every few seconds; once one has arrived every frame has its time.
+    assert!(
+        with_camera_clock > 0,
+        "no frame carried the camera's NTP capture time"
+    );
     ingest.stop();
 }
 
@@ -478,5 +494,36 @@ fn h265_cameras_decode_with_the_h265_decoder() {
         .recv_timeout(Duration::from_secs(10))
         .expect("an H.265 frame");
     assert_eq!((frame.width, frame.height), (640, 360));
+    ingest.stop();
+}
+
+#[test]
+fn reconnect_backoff_runs_on_the_injected_clock() {
+    init_logs();
+    let clock = std::sync::Arc::new(custos_pipeline::clock::ManualClock::default());
+    let mut settings = camera("refused", &format!("rtsp://127.0.0.1:{}/cam0", free_port()));
+    settings.backoff_initial = Duration::from_secs(10);
+    let (tx, _rx) = crossbeam_channel::bounded(8);
+    let ingest =
+        custos_pipeline::Ingest::start_with_clock(vec![settings], tx, clock.clone()).unwrap();
+    wait_for(
+        &ingest,
+        0,
+        Duration::from_secs(10),
+        "the first failure",
+        |s| s.state == CameraState::Backoff,
+    );
+    // Real time passes, simulated time does not: no new attempt.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(ingest.status()[0].reconnects, 0);
+    // The first delay is at most the initial 10 s (jitter scales it into [5 s, 10 s]).
+    clock.advance(Duration::from_secs(10));
+    wait_for(
+        &ingest,
+        0,
+        Duration::from_secs(10),
+        "a reconnect attempt",
+        |s| s.reconnects == 1,
+    );
     ingest.stop();
 }
