@@ -65,12 +65,13 @@ impl Worker {
             self.settings.backoff_max,
             seed,
         );
-        let mut first = true;
-        while !self.shutdown.load(Ordering::Relaxed) {
-            if !first {
+        for attempt in 0u64.. {
+            if self.shutdown.load(Ordering::Relaxed) {
+                break;
+            }
+            if attempt > 0 {
                 self.status.update(|s| s.reconnects += 1);
             }
-            first = false;
             let (ended, streamed) = match self.connect() {
                 Ok(conn) => {
                     let result = self.stream(&conn);
@@ -84,17 +85,8 @@ impl Worker {
             }
             match ended {
                 Ended::Shutdown | Ended::ConsumerGone => break,
-                Ended::Fault(mut reason) => {
-                    if reason.contains("Failed to connect") {
-                        // rtspsrc reports every connect failure as a "Generic error"; say why.
-                        reason = connect_failure(&self.settings.url).unwrap_or(reason);
-                    } else if reason.contains("No supported stream was found") {
-                        reason = format!(
-                            "the server offers no stream over transport {} (VLC, for one, refuses TCP): try transport = \"udp\" or \"auto\"",
-                            self.settings.transport
-                        );
-                    }
-                    let reason = redact_url(&reason);
+                Ended::Fault(reason) => {
+                    let reason = redact_url(&explain_fault(reason, &self.settings));
                     let delay = backoff.next_delay();
                     warn!(camera = %self.settings.id, error = %reason, retry_in_ms = delay.as_millis() as u64, "camera fault");
                     self.status.update(|s| {
@@ -338,6 +330,22 @@ enum Outcome {
     Analysed,
     Skipped,
     Dropped,
+}
+
+/// Replaces GStreamer's vaguest messages with what a person can act on.
+fn explain_fault(reason: String, settings: &CameraSettings) -> String {
+    if reason.contains("Failed to connect") {
+        // rtspsrc reports every connect failure as a "Generic error"; find out why.
+        connect_failure(&settings.url).unwrap_or(reason)
+    } else if reason.contains("No supported stream was found") {
+        format!(
+            "the server offers no stream over transport {} (VLC, for one, refuses TCP): \
+             try transport = \"udp\" or \"auto\"",
+            settings.transport
+        )
+    } else {
+        reason
+    }
 }
 
 /// Why a TCP connection to the camera fails, if it does (e.g. "connection refused").

@@ -412,15 +412,18 @@ fn layout(style: TextStyle<'_>, groups: &[&str], scale: PxScale, em: f32) -> Lay
     out
 }
 
-const LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ"; // no I, O, Q: most issuers skip them
+/// Letters most issuers use: no I, O, Q.
+pub const COMMON_LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
+/// Every letter, for training data: some issuers (and vanity plates) do use I, O and Q.
+pub const ALL_LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const DIGITS: &[u8] = b"0123456789";
 
 /// Expands a pattern: `L` a letter, `D` a digit, anything else kept.
-fn fill_pattern(rng: &mut fastrand::Rng, pattern: &str) -> String {
+fn fill_pattern(rng: &mut fastrand::Rng, letters: &[u8], pattern: &str) -> String {
     pattern
         .chars()
         .map(|c| match c {
-            'L' => char::from(LETTERS[rng.usize(..LETTERS.len())]),
+            'L' => char::from(letters[rng.usize(..letters.len())]),
             'D' => char::from(DIGITS[rng.usize(..DIGITS.len())]),
             other => other,
         })
@@ -648,12 +651,23 @@ pub struct PlateSpec {
 impl PlateSpec {
     /// A random plate: mostly US, some EU and Brazilian.
     pub fn random(rng: &mut fastrand::Rng) -> Self {
+        Self::random_with_letters(rng, COMMON_LETTERS)
+    }
+
+    /// A random plate whose letters come from `letters` (upper-case ASCII; empty means
+    /// [`COMMON_LETTERS`]).
+    pub fn random_with_letters(rng: &mut fastrand::Rng, letters: &[u8]) -> Self {
+        let letters = if letters.is_empty() {
+            COMMON_LETTERS
+        } else {
+            letters
+        };
         let roll = rng.u32(0..100);
         let (design, groups, separator) = if roll < 60 {
             let index = rng.usize(..US_STYLES.len());
             let style = &US_STYLES[index];
             let format = style.formats[rng.usize(..style.formats.len())];
-            let text = fill_pattern(rng, format);
+            let text = fill_pattern(rng, letters, format);
             // Split ABC1234 / 123ABC at the letter–digit boundary when the design prints one.
             let split = text
                 .char_indices()
@@ -676,24 +690,24 @@ impl PlateSpec {
                 0 => {
                     let district = GERMAN_DISTRICTS[rng.usize(..GERMAN_DISTRICTS.len())];
                     let pattern = if rng.bool() { "L" } else { "LL" };
-                    let letters = fill_pattern(rng, pattern);
+                    let series = fill_pattern(rng, letters, pattern);
                     // German plates have at most 8 characters; keep at least 4.
-                    let room = 8 - district.len() - letters.len();
-                    let min = 4usize.saturating_sub(district.len() + letters.len()).max(1);
+                    let room = 8 - district.len() - series.len();
+                    let min = 4usize.saturating_sub(district.len() + series.len()).max(1);
                     let n = rng.usize(min..=room.min(4));
-                    let mut digits = fill_pattern(rng, &"D".repeat(n));
+                    let mut digits = fill_pattern(rng, letters, &"D".repeat(n));
                     if digits.starts_with('0') {
                         digits.replace_range(0..1, &rng.u8(1..=9).to_string());
                     }
                     (
                         Design::German,
-                        vec![district.to_string(), letters, digits],
+                        vec![district.to_string(), series, digits],
                         Separator::Seals,
                     )
                 }
                 1 => {
                     let format = DUTCH_FORMATS[rng.usize(..DUTCH_FORMATS.len())];
-                    let text = fill_pattern(rng, format);
+                    let text = fill_pattern(rng, letters, format);
                     (
                         Design::Dutch,
                         text.split('-').map(str::to_string).collect(),
@@ -701,7 +715,7 @@ impl PlateSpec {
                     )
                 }
                 _ => {
-                    let text = fill_pattern(rng, "LL-DDD-LL");
+                    let text = fill_pattern(rng, letters, "LL-DDD-LL");
                     (
                         Design::French,
                         text.split('-').map(str::to_string).collect(),
@@ -710,7 +724,7 @@ impl PlateSpec {
                 }
             }
         } else if rng.bool() {
-            let text = fill_pattern(rng, "LLL-DDDD");
+            let text = fill_pattern(rng, letters, "LLL-DDDD");
             (
                 Design::BrazilOld,
                 text.split('-').map(str::to_string).collect(),
@@ -719,7 +733,7 @@ impl PlateSpec {
         } else {
             (
                 Design::Mercosur,
-                vec![fill_pattern(rng, "LLLDLDD")],
+                vec![fill_pattern(rng, letters, "LLLDLDD")],
                 Separator::Space,
             )
         };

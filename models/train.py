@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Trains Custos's plate OCR model (CNN + CTC) and exports it to ONNX.
+
+Data: synthetic crops from `plategen` (Rust, reusing the test cameras' plate renderer, degraded
+like real cameras degrade plates) plus the real crops in ../shared/data/train-real (90 % for
+training, 10 % held out). Evaluated on the held-out real crops and on the OpenALPR benchmark's US
+crops (alpr-bench/ocr-crops), which are never trained on.
+
+    python3 models/train.py --minutes 40          # CPU, ~40 min on 2 cores
+    python3 models/train.py --minutes 10 --device cuda
+
+Writes models/ocr.onnx and models/ocr-metrics.json. A developer step, never part of CI.
+"""
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+BLANK = 0  # CTC blank is class 0; CHARSET[i] is class i + 1
+HEIGHT, WIDTH = 48, 160
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+class PlateOcr(nn.Module):
+    """Fully convolutional CRNN: 40 time steps across the plate, 37 classes each.
+
+    Takes raw grey values (0–255) so that callers need no normalisation step."""
+
+    def __init__(self):
+        super().__init__()
+
+        def block(cin, cout, pool):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            if pool:
+                layers.append(nn.MaxPool2d(pool))
+            return layers
+
+        # Small enough to train on two CPU cores in under an hour (~40 M multiply-adds a crop).
+        self.features = nn.Sequential(
+            *block(1, 16, (2, 2)),      # 24 × 80
+            *block(16, 32, (2, 2)),     # 12 × 40
+            *block(32, 64, (2, 1)),     # 6 × 40
+            *block(64, 96, (2, 1)),     # 3 × 40
+            nn.Conv2d(96, 128, (3, 1), bias=False),  # 1 × 40
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(
+            nn.Conv1d(128, 128, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.1),
+            nn.Conv1d(128, len(CHARSET) + 1, 1),
+        )
+
+    def forward(self, x):  # x: N × 1 × 48 × 160, 0..255
+        x = x / 127.5 - 1.0
+        f = self.features(x).squeeze(2)  # N × 128 × 40
+        return self.head(f).permute(0, 2, 1)  # N × 40 × 37 logits
+
+
+class Exported(nn.Module):
+    """What ships: per-step class probabilities, N × 40 × 37."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        return F.softmax(self.model(images), dim=-1)
+
+
+def clean(text):
+    return "".join(c for c in text.upper() if c in CHARSET)
+
+
+def load_crop(path):
+    return np.asarray(Image.open(path).convert("L").resize((WIDTH, HEIGHT), Image.BILINEAR), dtype=np.uint8)
+
+
+def load_real():
+    rows = list(csv.DictReader(open(DATA / "train-real" / "labels.tsv"), delimiter="\t"))
+    train, held = [], []
+    for r in rows:
+        text = clean(r["plate"])
+        if not 1 <= len(text) <= 10:
+            continue
+        img = load_crop(DATA / "train-real" / r["image"])
+        # A fixed split by file name: the same crops are held out on every run.
+        bucket = hashlib.sha256(r["image"].encode()).digest()[0] % 10
+        (held if bucket == 0 else train).append((img, text))
+    return train, held
+
+
+def load_bench():
+    d = DATA / "alpr-bench" / "ocr-crops"
+    rows = list(csv.DictReader(open(d / "labels.tsv"), delimiter="\t"))
+    return [(load_crop(d / r["image"]), clean(r["plate"])) for r in rows]
+
+
+def synth(count, seed):
+    out = ROOT / "target" / "plategen" / f"{count}-{seed}"
+    if not (out / "crops.npy").exists():
+        subprocess.run(
+            ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--", "--out", str(out),
+             "--count", str(count), "--seed", str(seed), "--height", str(HEIGHT), "--width", str(WIDTH)],
+            cwd=ROOT, check=True)
+    crops = np.load(out / "crops.npy")
+    labels = (out / "labels.txt").read_text().split("\n")[: len(crops)]
+    return crops, labels
+
+
+def augment_real(img, rng):
+    """Light jitter for the few real crops: shift, scale, brightness, contrast."""
+    h, w = img.shape
+    im = Image.fromarray(img)
+    sx, sy = rng.uniform(0.9, 1.1), rng.uniform(0.9, 1.1)
+    dx, dy = rng.uniform(-0.05, 0.05) * w, rng.uniform(-0.08, 0.08) * h
+    angle = rng.uniform(-0.06, 0.06)
+    c, s = math.cos(angle), math.sin(angle)
+    a, b, cc = c / sx, -s / sx, 0
+    d, e, ff = s / sy, c / sy, 0
+    cx, cy = w / 2, h / 2
+    cc = cx - a * cx - b * cy + dx
+    ff = cy - d * cx - e * cy + dy
+    im = im.transform((w, h), Image.AFFINE, (a, b, cc, d, e, ff), resample=Image.BILINEAR, fillcolor=int(img.mean()))
+    arr = np.asarray(im, dtype=np.float32)
+    arr = (arr - 128) * rng.uniform(0.7, 1.3) + 128 + rng.uniform(-30, 30)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def greedy(probs):
+    """Best path decoding: argmax per step, collapse repeats, drop blanks."""
+    best = probs.argmax(-1)
+    out = []
+    for row in best:
+        text, prev = [], BLANK
+        for k in row.tolist():
+            if k != prev and k != BLANK:
+                text.append(CHARSET[k - 1])
+            prev = k
+        out.append("".join(text))
+    return out
+
+
+def evaluate(model, samples, device, us_o_is_zero):
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for i in range(0, len(samples), 256):
+            batch = samples[i:i + 256]
+            x = torch.from_numpy(np.stack([s[0] for s in batch])).float().unsqueeze(1).to(device)
+            texts = greedy(model(x).cpu())
+            for t, (_, truth) in zip(texts, batch):
+                if us_o_is_zero:
+                    t, truth = t.replace("O", "0"), truth.replace("O", "0")
+                hits += t == truth
+    model.train()
+    return hits / max(1, len(samples))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--synthetic", type=int, default=120_000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--real-share", type=float, default=0.25, help="share of each batch drawn from real crops")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=str(ROOT / "models" / "ocr.onnx"))
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    rng = np.random.default_rng(args.seed)
+    started = time.time()
+    crops, labels = synth(args.synthetic, args.seed)
+    real_train, real_held = load_real()
+    bench = load_bench()
+    print(f"data: {len(crops)} synthetic, {len(real_train)} real train, {len(real_held)} real held out, "
+          f"{len(bench)} benchmark crops ({time.time() - started:.0f} s)", flush=True)
+
+    device = torch.device(args.device)
+    model = PlateOcr().to(device)
+    print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
+    budget = args.minutes * 60
+    n_real = int(args.batch * args.real_share)
+    step, t0 = 0, time.time()
+    best = (-1.0, None)
+    while True:
+        elapsed = time.time() - t0
+        if elapsed > budget:
+            break
+        # Cosine learning rate over the time budget, with a short warm-up.
+        frac = elapsed / budget
+        lr = 2e-3 * min(1.0, step / 300) * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = max(lr, 2e-5)
+        idx = rng.integers(0, len(crops), args.batch - n_real)
+        imgs = [crops[i] for i in idx]
+        texts = [labels[i] for i in idx]
+        for j in rng.integers(0, len(real_train), n_real):
+            img, text = real_train[j]
+            imgs.append(augment_real(img, rng))
+            texts.append(text)
+        x = torch.from_numpy(np.stack(imgs)).float().unsqueeze(1).to(device)
+        targets = torch.tensor([CHARSET.index(c) + 1 for t in texts for c in t], dtype=torch.long)
+        target_lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)
+        logits = model(x)  # N × T × C
+        log_probs = logits.log_softmax(-1).permute(1, 0, 2)  # T × N × C
+        input_lengths = torch.full((len(texts),), log_probs.shape[0], dtype=torch.long)
+        loss = ctc(log_probs.cpu(), targets, input_lengths, target_lengths)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if step % 200 == 0:
+            held = evaluate(model, real_held, device, False)
+            print(f"step {step} {elapsed / 60:.1f} min loss {loss.item():.3f} lr {lr:.2e} real-held {held:.3f}", flush=True)
+            if held >= best[0]:
+                best = (held, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    model.eval()
+    metrics = {
+        "real_held_out_exact": evaluate(model, real_held, device, False),
+        "alpr_bench_ocr_crops_exact_o_is_0": evaluate(model, bench, device, True),
+        "steps": step,
+        "batch": args.batch,
+        "train_minutes": round((time.time() - started) / 60, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {args.device}, torch {torch.__version__}",
+        "synthetic": len(crops),
+        "real_train": len(real_train),
+        "real_held_out": len(real_held),
+    }
+    print(json.dumps(metrics), flush=True)
+
+    model.cpu()
+    dummy = torch.zeros(1, 1, HEIGHT, WIDTH)
+    torch.onnx.export(
+        Exported(model), dummy, args.out, input_names=["images"], output_names=["probs"],
+        dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"}}, opset_version=17, dynamo=False)
+    Path(args.out).with_name("ocr-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
