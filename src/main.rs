@@ -31,6 +31,13 @@ enum Command {
     CheckConfig(cmd::ingest::CheckArgs),
     /// Serves synthetic RTSP cameras with plates of known text and writes their ground truth.
     Testcam(cmd::testcam::Args),
+    /// Measures the product on labelled real data (e.g. `eval detect`: plate localisation).
+    #[command(subcommand_required = true)]
+    Eval(cmd::eval::Args),
+    /// Agency data: create, export, verify-export, decommission, wipe-due.
+    Agency(cmd::agency::Args),
+    /// The tamper-evident audit log: `audit verify`.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +54,9 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::CheckConfig(args) => cmd::ingest::check(args),
         Command::Testcam(args) => cmd::testcam::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Agency(args) => cmd::agency::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,9 +2,13 @@
 //! redb or tonic), so each stage can be built, tested and benchmarked alone.
 
 mod camera;
+mod candidate;
 mod frame;
 mod plate;
+mod text;
 
 pub use camera::{CameraId, CameraIdError};
+pub use candidate::{Candidate, Quad, iou};
 pub use frame::{Frame, FrameFormat, Plane, PlaneError};
 pub use plate::normalize_plate;
+pub use text::{CharRead, PlateText};

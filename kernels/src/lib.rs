@@ -1,3 +1,32 @@
 //! Plate localisation and crop kernels: a `Localizer` trait with wgpu (WGSL) and native CPU
-//! backends that find plate candidates in a frame and cut, straighten and normalise each into the
-//! OCR batch. Built by the kernels issue; this crate is the place the layout reserves for it.
+//! backends that find plate candidates in frames from many cameras and cut, straighten and
+//! normalise each into the OCR batch.
+//!
+//! Per frame: luma plane → 2× pyramid → clipped horizontal gradient → box-filtered edge density
+//! (these run on the backend) → thresholds, connected components, shape filters, NMS (shared CPU
+//! code, on small maps) → candidates → per candidate a homography warp, resize and normalise into
+//! the caller's batch buffer (on the backend).
+
+mod backend;
+pub mod batch;
+pub mod boxes;
+mod error;
+pub mod eval;
+mod localize;
+mod luma;
+mod map;
+pub mod native;
+mod params;
+pub mod warp;
+#[path = "wgpu/mod.rs"]
+pub mod wgpu_backend;
+
+pub use backend::{BackendChoice, BackendInfo, BackendKind, open};
+pub use batch::{BatchOutput, CropJob, CropSpec};
+pub use error::KernelError;
+pub use localize::{FrameMaps, Localizer};
+pub use luma::{LumaView, MAX_SIDE};
+pub use map::Map;
+pub use native::NativeLocalizer;
+pub use params::DetectParams;
+pub use wgpu_backend::WgpuLocalizer;

@@ -1,4 +1,8 @@
+pub mod agency;
+pub mod audit;
 pub mod demo;
+pub mod eval;
+mod eval_ocr;
 pub mod ingest;
 pub mod testcam;
 

@@ -120,7 +120,11 @@ pub fn upgrade(db: &redb::Database, from: u32) -> Result<Vec<u32>, redb::Error> 
 
 /// Writes a version-1 file's meta, as a build of that era did (for upgrade tests).
 #[doc(hidden)]
-pub fn write_v1_meta(db: &redb::Database, reads_days: u64, hits_days: u64) -> Result<(), redb::Error> {
+pub fn write_v1_meta(
+    db: &redb::Database,
+    reads_days: u64,
+    hits_days: u64,
+) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;

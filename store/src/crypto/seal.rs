@@ -46,7 +46,13 @@ impl SealKey {
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
         let ct = self
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .unwrap_or_default();
         out.extend_from_slice(&ct);
         out

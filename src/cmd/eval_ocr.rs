@@ -1,0 +1,325 @@
+//! `custos eval ocr`: reads labelled plate crops (or crops cut from labelled full images) with
+//! the OCR model and scores them as the OpenALPR benchmark does: letters and digits only, and on
+//! US plates the letter O and the digit 0 count as the same character.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer, RuntimeConfig};
+
+#[derive(clap::Args)]
+pub struct OcrArgs {
+    /// Crops with text: `image<TAB>…<TAB>plate` with a header (e.g. alpr-bench/ocr-crops/labels.tsv).
+    #[arg(
+        long,
+        conflicts_with = "manifest",
+        required_unless_present = "manifest"
+    )]
+    labels: Option<PathBuf>,
+    /// Full images with boxes: `image region x y w h plate` (alpr-bench/MANIFEST.tsv); each box is
+    /// cut out with a small margin.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Directory the image paths are relative to (default: the label file's own).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// The ONNX model (default: the committed models/ocr.onnx).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One labelled sample: its group (US state, region or source), truth, and grey pixels.
+struct Sample {
+    group: String,
+    us: bool,
+    truth: String,
+    width: usize,
+    height: usize,
+    pixels: Vec<u8>,
+}
+
+pub fn run(a: OcrArgs) -> Result<()> {
+    let (file, from_manifest) = match (&a.labels, &a.manifest) {
+        (Some(l), None) => (l.clone(), false),
+        (None, Some(m)) => (m.clone(), true),
+        _ => bail!("give exactly one of --labels or --manifest"),
+    };
+    let root = a
+        .root
+        .clone()
+        .unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+    let samples = load(&file, &root, from_manifest)?;
+    if samples.is_empty() {
+        bail!("{}: no labelled rows", file.display());
+    }
+    let model = a.model.clone().unwrap_or_else(custos_ocr::bundled_model);
+    let mut recognizer = OnnxRecognizer::load(&model, &RuntimeConfig::default())?;
+
+    let started = Instant::now();
+    let mut reads = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(32) {
+        let crops: Vec<GrayCrop> = chunk
+            .iter()
+            .map(|s| GrayCrop {
+                width: s.width,
+                height: s.height,
+                stride: s.width,
+                pixels: &s.pixels,
+            })
+            .collect();
+        reads.extend(recognizer.recognize(&crops)?.into_iter().map(|r| r.text));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let report = Report::new(&samples, &reads, seconds, recognizer.provider().to_string());
+    if a.json {
+        println!("{}", serde_json::to_string(&report.json())?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let plate_col = col("plate")
+        .with_context(|| format!("{}: header has no `plate` column", file.display()))?;
+    let image_col = col("image")
+        .with_context(|| format!("{}: header has no `image` column", file.display()))?;
+    // Per-region (manifest), per-state (US crops) or per-source (training crops) breakdown.
+    let group_col = col("region")
+        .or_else(|| col("state"))
+        .or_else(|| col("source"));
+    let is_us_crops = col("state").is_some();
+    let mut samples = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line_no = i + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let field = |c: usize| {
+            fields
+                .get(c)
+                .copied()
+                .with_context(|| format!("{}:{line_no}: missing column {}", file.display(), c + 1))
+        };
+        let path = root.join(field(image_col)?);
+        let group = group_col
+            .map(|c| field(c).map(str::to_owned))
+            .transpose()?
+            .unwrap_or_else(|| "all".into());
+        let us = is_us_crops || group == "us";
+        let img = image::open(&path)
+            .with_context(|| {
+                format!(
+                    "{}:{line_no}: cannot read image {}",
+                    file.display(),
+                    path.display()
+                )
+            })?
+            .to_luma8();
+        let img = if from_manifest {
+            let num = |c: usize| -> Result<u32> {
+                field(c)?.trim().parse().with_context(|| {
+                    format!(
+                        "{}:{line_no}: column {} is not a number",
+                        file.display(),
+                        c + 1
+                    )
+                })
+            };
+            let (x, y, w, h) = (
+                num(col("x").unwrap_or(2))?,
+                num(col("y").unwrap_or(3))?,
+                num(col("w").unwrap_or(4))?,
+                num(col("h").unwrap_or(5))?,
+            );
+            // A little context around the box, as the localiser's crops have.
+            let (mx, my) = (w / 20 + 1, h / 8 + 1);
+            let x0 = x.saturating_sub(mx).min(img.width().saturating_sub(1));
+            let y0 = y.saturating_sub(my).min(img.height().saturating_sub(1));
+            let x1 = (x + w + mx).min(img.width()).max(x0 + 1);
+            let y1 = (y + h + my).min(img.height()).max(y0 + 1);
+            image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image()
+        } else {
+            img
+        };
+        samples.push(Sample {
+            group,
+            us,
+            truth: score_text(field(plate_col)?, us),
+            width: img.width() as usize,
+            height: img.height() as usize,
+            pixels: img.into_raw(),
+        });
+    }
+    Ok(samples)
+}
+
+/// Letters and digits only, upper case; on US plates O is 0.
+fn score_text(text: &str, us: bool) -> String {
+    let t = custos_core::normalize_plate(text);
+    if us { t.replace('O', "0") } else { t }
+}
+
+fn levenshtein(a: &[u8], b: &[u8]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    exact: usize,
+    chars: usize,
+    char_errors: usize,
+}
+
+impl Tally {
+    fn add(&mut self, truth: &str, read: &str) {
+        self.n += 1;
+        self.exact += usize::from(truth == read);
+        self.chars += truth.len();
+        self.char_errors += levenshtein(truth.as_bytes(), read.as_bytes()).min(truth.len());
+    }
+    fn exact(&self) -> f64 {
+        self.exact as f64 / self.n.max(1) as f64
+    }
+    fn char_accuracy(&self) -> f64 {
+        1.0 - self.char_errors as f64 / self.chars.max(1) as f64
+    }
+}
+
+struct Report {
+    all: Tally,
+    groups: BTreeMap<String, Tally>,
+    confusions: BTreeMap<(char, char), usize>,
+    examples: Vec<(String, String)>,
+    plates_per_s: f64,
+    provider: String,
+}
+
+impl Report {
+    fn new(samples: &[Sample], reads: &[String], seconds: f64, provider: String) -> Self {
+        let mut r = Report {
+            all: Tally::default(),
+            groups: BTreeMap::new(),
+            confusions: BTreeMap::new(),
+            examples: Vec::new(),
+            plates_per_s: samples.len() as f64 / seconds.max(1e-9),
+            provider,
+        };
+        for (s, read) in samples.iter().zip(reads) {
+            let read = score_text(read, s.us);
+            r.all.add(&s.truth, &read);
+            r.groups
+                .entry(s.group.clone())
+                .or_default()
+                .add(&s.truth, &read);
+            if read != s.truth {
+                if read.len() == s.truth.len() {
+                    for (t, g) in s.truth.chars().zip(read.chars()).filter(|(t, g)| t != g) {
+                        *r.confusions.entry((t, g)).or_default() += 1;
+                    }
+                }
+                r.examples.push((s.truth.clone(), read));
+            }
+        }
+        r
+    }
+
+    fn top_confusions(&self) -> Vec<((char, char), usize)> {
+        let mut v: Vec<_> = self.confusions.iter().map(|(k, n)| (*k, *n)).collect();
+        v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        v.truncate(12);
+        v
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<12} {:>5} {:>12} {:>14}",
+            "group", "n", "plate exact", "char accuracy"
+        );
+        for (name, t) in std::iter::once(("all", &self.all))
+            .chain(self.groups.iter().map(|(k, v)| (k.as_str(), v)))
+        {
+            println!(
+                "{:<12} {:>5} {:>11.1}% {:>13.1}%",
+                name,
+                t.n,
+                100.0 * t.exact(),
+                100.0 * t.char_accuracy()
+            );
+        }
+        println!(
+            "\nplates/s: {:.0} (batch 32, provider {})",
+            self.plates_per_s, self.provider
+        );
+        let conf: Vec<String> = self
+            .top_confusions()
+            .iter()
+            .map(|((t, g), n)| format!("{t}→{g} ×{n}"))
+            .collect();
+        println!("top confusions (truth→read): {}", conf.join(", "));
+        let ex: Vec<String> = self
+            .examples
+            .iter()
+            .take(15)
+            .map(|(t, g)| format!("{t}→{g}"))
+            .collect();
+        println!("misread examples: {}", ex.join(", "));
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let per_region: serde_json::Map<String, serde_json::Value> = self
+            .groups
+            .iter()
+            .map(|(k, t)| (k.clone(), serde_json::json!({"n": t.n, "plate_exact": t.exact(), "char_accuracy": t.char_accuracy()})))
+            .collect();
+        serde_json::json!({
+            "n": self.all.n,
+            "plate_exact": self.all.exact(),
+            "char_accuracy": self.all.char_accuracy(),
+            "per_region": per_region,
+            "plates_per_s": self.plates_per_s,
+            "provider": self.provider,
+            "confusions": self.top_confusions().iter().map(|((t, g), n)| format!("{t}>{g}:{n}")).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoring_follows_the_benchmark() {
+        assert_eq!(score_text("ab-0o1", true), "AB001");
+        assert_eq!(score_text("ab-0o1", false), "AB0O1");
+        assert_eq!(levenshtein(b"ABC123", b"ABC12"), 1);
+        assert_eq!(levenshtein(b"", b"AB"), 2);
+        let mut t = Tally::default();
+        t.add("ABC123", "ABC123");
+        t.add("ABC123", "ABD12");
+        assert_eq!(t.exact(), 0.5);
+        assert!((t.char_accuracy() - (1.0 - 2.0 / 12.0)).abs() < 1e-9);
+    }
+}

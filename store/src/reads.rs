@@ -1,0 +1,297 @@
+//! Ingest (batched, one durable commit per batch) and reading back single reads.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::agency::AgencyStore;
+use crate::clock::day_of;
+use crate::crypto::{DataKey, KeyName};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    HIT, NewRead, Payload, Read, ReadId, SealedBy, StoredRead, StoredTail, index_key, read_aad,
+};
+use crate::schema::{self, HELD_READS, META_NEXT_READ, index_table, reads_table, vocab_table};
+use crate::vocab::chunk_aad;
+
+/// One read sealed and ready to insert.
+struct Prepared {
+    id: ReadId,
+    stored: Vec<u8>,
+    index: [u8; 32],
+}
+
+impl AgencyStore {
+    /// Stores a batch in one durable transaction and returns the new ids. When this returns, the
+    /// reads are on disk ("acknowledged"). Callers batch (thousands per call) for throughput.
+    pub fn ingest(&self, reads: &[NewRead]) -> Result<Vec<ReadId>> {
+        self.check_not_decommissioned()?;
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hit_only = self.policy()?.hit_only_minutes.is_some();
+        let _w = self.write_guard();
+        let days: BTreeSet<u32> = reads.iter().map(|r| day_of(r.captured_at_ms)).collect();
+        let names: Vec<KeyName> = days.iter().map(|&d| KeyName::day(d)).collect();
+        self.ensure_keys(&names)?;
+        let keys: HashMap<u32, Arc<DataKey>> = days
+            .iter()
+            .map(|&d| Ok((d, self.data_key(&KeyName::day(d))?)))
+            .collect::<Result<_>>()?;
+
+        let txn = self.begin_write()?;
+        let first_seq = schema::read_u64(&txn, META_NEXT_READ)
+            .map_err(|e| self.db_err(e))?
+            .unwrap_or(0);
+        let normalised: Vec<String> = reads
+            .iter()
+            .map(|r| custos_core::normalize_plate(&r.plate))
+            .collect();
+        let prepared = self.prepare(reads, &normalised, first_seq, &keys);
+
+        let mut by_day: BTreeMap<u32, Vec<&Prepared>> = BTreeMap::new();
+        for p in &prepared {
+            by_day.entry(p.id.day()).or_default().push(p);
+        }
+        let mut new_plates: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+        {
+            let vocab = self.vocab.read().unwrap_or_else(|p| p.into_inner());
+            for (r, plate) in reads.iter().zip(&normalised) {
+                let day = day_of(r.captured_at_ms);
+                // In hit-only mode only hits may outlive the K-minute window, so only their
+                // plates enter the vocabulary.
+                if (!hit_only || r.hit_flags & HIT != 0) && !vocab.contains(day, plate) {
+                    new_plates.entry(day).or_default().insert(plate);
+                }
+            }
+        }
+        for (day, rows) in &by_day {
+            let rname = reads_table(*day);
+            let iname = index_table(*day);
+            let mut rt = txn
+                .open_table(TableDefinition::<u64, &[u8]>::new(&rname))
+                .map_err(|e| self.db_err(e))?;
+            for p in rows {
+                rt.insert(p.id.0, p.stored.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+            drop(rt);
+            let mut it = txn
+                .open_table(TableDefinition::<&[u8], ()>::new(&iname))
+                .map_err(|e| self.db_err(e))?;
+            // Sorted inserts touch each B-tree page once.
+            let mut idx: Vec<&[u8; 32]> = rows.iter().map(|p| &p.index).collect();
+            idx.sort_unstable();
+            for k in idx {
+                it.insert(&k[..], ()).map_err(|e| self.db_err(e))?;
+            }
+        }
+        for (day, plates) in &new_plates {
+            let vname = vocab_table(*day);
+            let mut vt = txn
+                .open_table(TableDefinition::<u32, &[u8]>::new(&vname))
+                .map_err(|e| self.db_err(e))?;
+            let chunk = vt
+                .last()
+                .map_err(|e| self.db_err(e))?
+                .map_or(0, |(k, _)| k.value() + 1);
+            let list: Vec<&str> = plates.iter().copied().collect();
+            let plain = postcard::to_allocvec(&list).unwrap_or_default();
+            let sealed =
+                keys[day]
+                    .seal
+                    .seal(&self.nonces, &plain, &chunk_aad(self.agency(), *day, chunk));
+            vt.insert(chunk, sealed.as_slice())
+                .map_err(|e| self.db_err(e))?;
+        }
+        schema::write_u64(&txn, META_NEXT_READ, first_seq + reads.len() as u64)
+            .map_err(|e| self.db_err(e))?;
+        self.commit(txn)?;
+
+        {
+            let mut vocab = self.vocab.write().unwrap_or_else(|p| p.into_inner());
+            for (day, plates) in &new_plates {
+                for p in plates {
+                    vocab.add(*day, p);
+                }
+            }
+        }
+        self.days
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(days);
+        tracing::debug!(
+            agency = self.agency(),
+            reads = reads.len(),
+            "ingested a batch"
+        );
+        Ok(prepared.into_iter().map(|p| p.id).collect())
+    }
+
+    /// Seals and tokenises a batch, on two threads when it is large (sealing is the CPU cost).
+    fn prepare(
+        &self,
+        reads: &[NewRead],
+        normalised: &[String],
+        first_seq: u64,
+        keys: &HashMap<u32, Arc<DataKey>>,
+    ) -> Vec<Prepared> {
+        let one = |i: usize| -> Prepared {
+            let r = &reads[i];
+            let day = day_of(r.captured_at_ms);
+            let key = &keys[&day];
+            let id = ReadId::new(day, first_seq + i as u64);
+            let token = key.blind.token(&normalised[i]);
+            let payload = Payload {
+                plate: r.plate.clone(),
+                char_confidences: r.char_confidences.clone(),
+                candidates: r.candidates.clone(),
+                plate_box: r.plate_box,
+                crop_jpeg: r.crop_jpeg.clone(),
+                context_jpeg: r.context_jpeg.clone(),
+            };
+            let plain = postcard::to_allocvec(&payload).unwrap_or_default();
+            let sealed = key
+                .seal
+                .seal(&self.nonces, &plain, &read_aad(self.agency(), id));
+            let stored = StoredRead {
+                captured_at_ms: r.captured_at_ms,
+                hit_flags: r.hit_flags,
+                token,
+                tail: StoredTail {
+                    sealed_by: SealedBy::Day(day),
+                    camera: r.camera.as_str().to_owned(),
+                    confidence: r.confidence,
+                    track_id: r.track_id,
+                    sealed,
+                },
+            };
+            Prepared {
+                id,
+                stored: stored.encode(),
+                index: index_key(&token, r.captured_at_ms, id),
+            }
+        };
+        if reads.len() < 2048 {
+            return (0..reads.len()).map(one).collect();
+        }
+        let mid = reads.len() / 2;
+        std::thread::scope(|s| {
+            let second = s.spawn(|| (mid..reads.len()).map(one).collect::<Vec<_>>());
+            let mut first: Vec<Prepared> = (0..mid).map(one).collect();
+            // A panic in the helper is a bug in this function; re-raise it.
+            first.extend(
+                second
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+            first
+        })
+    }
+
+    /// Opens a stored read with the key that sealed it.
+    pub(crate) fn decrypt(&self, id: ReadId, bytes: &[u8], held: bool) -> Result<Read> {
+        let malformed = |reason: &str| StoreError::Malformed {
+            agency: self.agency().into(),
+            what: format!("read {id}"),
+            reason: reason.into(),
+        };
+        let s = StoredRead::decode(bytes).ok_or_else(|| malformed("bad stored form"))?;
+        let key = match s.tail.sealed_by {
+            SealedBy::Day(d) => self.data_key(&KeyName::day(d))?,
+            SealedBy::Hold(h) => self.data_key(&KeyName::hold(h))?,
+        };
+        let plain = key
+            .seal
+            .open(&s.tail.sealed, &read_aad(self.agency(), id))
+            .ok_or_else(|| StoreError::Decrypt {
+                agency: self.agency().into(),
+                what: format!("read {id}"),
+            })?;
+        let p: Payload = postcard::from_bytes(&plain).map_err(|e| malformed(&e.to_string()))?;
+        Ok(Read {
+            id,
+            camera: s.tail.camera,
+            captured_at_ms: s.captured_at_ms,
+            plate: p.plate,
+            confidence: s.tail.confidence,
+            char_confidences: p.char_confidences,
+            candidates: p.candidates,
+            plate_box: p.plate_box,
+            crop_jpeg: p.crop_jpeg,
+            context_jpeg: p.context_jpeg,
+            track_id: s.tail.track_id,
+            hit_flags: s.hit_flags,
+            held,
+        })
+    }
+
+    /// The stored bytes of a read and whether it is held, without decrypting.
+    pub(crate) fn raw_read(
+        &self,
+        txn: &redb::ReadTransaction,
+        id: ReadId,
+    ) -> Result<Option<(Vec<u8>, bool)>> {
+        let name = reads_table(id.day());
+        match txn.open_table(TableDefinition::<u64, &[u8]>::new(&name)) {
+            Ok(t) => {
+                if let Some(v) = t.get(id.0).map_err(|e| self.db_err(e))? {
+                    return Ok(Some((v.value().to_vec(), false)));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.db_err(e)),
+        }
+        match txn.open_table(HELD_READS) {
+            Ok(t) => Ok(t
+                .get(id.0)
+                .map_err(|e| self.db_err(e))?
+                .map(|v| (v.value().to_vec(), true))),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.db_err(e)),
+        }
+    }
+
+    /// One read by id, decrypted, audited.
+    pub fn get_read(&self, access: &crate::Access, id: ReadId) -> Result<Option<Read>> {
+        let txn = self.begin_read()?;
+        let found = match self.raw_read(&txn, id)? {
+            Some((bytes, held)) => Some(self.decrypt(id, &bytes, held)?),
+            None => None,
+        };
+        drop(txn);
+        let mut ev = access.event("read.get", &id.to_string(), "{}".into());
+        ev.result_count = found.is_some() as u64;
+        self.audit(ev)?;
+        Ok(found)
+    }
+
+    /// Number of reads stored (live day tables plus held reads); for tests and benchmarks.
+    pub fn count_reads(&self) -> Result<u64> {
+        use redb::ReadableTableMetadata;
+        let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let mut n = 0;
+        let days: Vec<u32> = self
+            .days
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        for d in days {
+            let name = reads_table(d);
+            match txn.open_table(TableDefinition::<u64, &[u8]>::new(&name)) {
+                Ok(t) => n += t.len().map_err(|e| self.db_err(e))?,
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(self.db_err(e)),
+            }
+        }
+        match txn.open_table(HELD_READS) {
+            Ok(t) => n += t.len().map_err(|e| self.db_err(e))?,
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.db_err(e)),
+        }
+        Ok(n)
+    }
+}

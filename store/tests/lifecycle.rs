@@ -1,0 +1,185 @@
+//! Schema upgrades, decommission and wipe, records.
+mod common;
+
+use common::*;
+use custos_store::appliance::{read_appliance_log, verify_appliance_log};
+use custos_store::records::{
+    LegalRequest, LegalRequestKind, NotificationStatus, Principal, RecordKind, SharingGrant,
+};
+use custos_store::{Access, AgencyStore, RetentionPolicy, StoreError, run_due_wipes, schema};
+
+#[test]
+fn upgrades_a_version_1_file() {
+    let f = fixture();
+    let ids = f.store.ingest(&[read("UPG1234", T0)]).unwrap();
+    let layout = f.layout.clone();
+    drop(f.store);
+    // Rewrite the meta table the way version 1 kept it.
+    {
+        let db = redb::Database::open(layout.db_path("north")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(schema::META)
+            .unwrap()
+            .remove(schema::META_POLICY)
+            .unwrap();
+        txn.commit().unwrap();
+        schema::write_v1_meta(&db, 14, 60).unwrap();
+        assert_eq!(schema::version_of(&db).unwrap(), 1);
+    }
+    let store = AgencyStore::open(&layout, "north", opts(&f.clock)).unwrap();
+    let p = store.policy().unwrap();
+    assert_eq!((p.reads_days, p.hits_days), (14, 60));
+    assert_eq!(p.audit_days, RetentionPolicy::default().audit_days);
+    assert!(
+        store
+            .get_read(&Access::new("a", "b"), ids[0])
+            .unwrap()
+            .is_some()
+    );
+    drop(store);
+    let db = redb::Database::open(layout.db_path("north")).unwrap();
+    assert_eq!(schema::version_of(&db).unwrap(), schema::CURRENT_VERSION);
+}
+
+#[test]
+fn refuses_a_file_from_a_newer_build() {
+    let f = fixture();
+    let layout = f.layout.clone();
+    drop(f.store);
+    {
+        let db = redb::Database::open(layout.db_path("north")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(schema::META)
+            .unwrap()
+            .insert(schema::META_VERSION, &99u32.to_le_bytes()[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = AgencyStore::open(&layout, "north", opts(&f.clock))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn decommission_wipes_after_the_grace_period_with_a_signed_certificate() {
+    let f = fixture();
+    let who = Access::new("chief", "contract ended");
+    f.store.ingest(&[read("WIPE123", T0)]).unwrap();
+    let d = f.store.decommission(&who, 90).unwrap();
+    assert_eq!(d.wipe_after_ms, T0 + 90 * DAY);
+    assert!(matches!(
+        f.store.ingest(&[read("LATE123", T0)]),
+        Err(StoreError::Decommissioned(_))
+    ));
+    drop(f.store);
+
+    f.clock.set(T0 + 89 * DAY);
+    assert!(run_due_wipes(&f.layout, &f.clock).unwrap().is_empty());
+    assert!(f.layout.db_path("north").exists());
+
+    f.clock.set(T0 + 90 * DAY);
+    let certs = run_due_wipes(&f.layout, &f.clock).unwrap();
+    assert_eq!(certs.len(), 1);
+    assert!(certs[0].verify());
+    assert!(certs[0].audit_head.is_some());
+    assert!(!f.layout.agency_dir("north").exists());
+    let log = read_appliance_log(&f.layout).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "agency.wipe");
+    assert!(verify_appliance_log(&f.layout, None).unwrap().is_empty());
+    let mut cert = certs[0].clone();
+    cert.wiped_at_ms += 1;
+    assert!(
+        !cert.verify(),
+        "the certificate signature covers its fields"
+    );
+}
+
+#[test]
+fn records_are_sealed_and_round_trip() {
+    let f = fixture();
+    let who = Access::new("admin", "setup");
+    let req = LegalRequest {
+        kind: LegalRequestKind::Subpoena,
+        reference: "SUBPOENA-SECRET-77".into(),
+        issuing_authority: "County Court".into(),
+        case_number: Some("C-77".into()),
+        received_at_ms: T0,
+        scope: "reads of camera 4".into(),
+        notification: NotificationStatus::Pending,
+    };
+    let id = f.store.register_legal_request(&who, &req).unwrap();
+    f.store
+        .set_notification(&who, id, NotificationStatus::Notified { at_ms: T0 + 5 })
+        .unwrap();
+    let got: LegalRequest = f
+        .store
+        .get_record(RecordKind::LegalRequest, id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.notification,
+        NotificationStatus::Notified { at_ms: T0 + 5 }
+    );
+    f.store
+        .grant_sharing(
+            &who,
+            &SharingGrant {
+                to_agency: "south".into(),
+                scope: "hits".into(),
+                granted_by: "admin".into(),
+                granted_at_ms: T0,
+                expires_at_ms: None,
+                revoked_at_ms: None,
+            },
+        )
+        .unwrap();
+    let pid = f
+        .store
+        .add_principal(
+            &who,
+            &Principal {
+                name: "Officer Jane".into(),
+                role: "operator".into(),
+                disabled: false,
+            },
+        )
+        .unwrap();
+    f.store
+        .add_credential(&who, pid, "tok-0123456789abcdef")
+        .unwrap();
+    assert_eq!(
+        f.store
+            .authenticate("tok-0123456789abcdef")
+            .unwrap()
+            .unwrap()
+            .0,
+        pid
+    );
+    assert!(f.store.authenticate("wrong").unwrap().is_none());
+    let hit = custos_store::records::Hit {
+        read_id: custos_store::ReadId(1),
+        hotlist_id: 1,
+        entry_id: 2,
+        plate: "HITPLATE9".into(),
+        camera: "cam-1".into(),
+        captured_at_ms: T0,
+    };
+    f.store.record_hit(&hit).unwrap();
+    assert_eq!(f.store.hits(T0 - 1, T0 + 1).unwrap()[0].1, hit);
+    let layout = f.layout.clone();
+    drop(f.store);
+    let raw = std::fs::read(layout.db_path("north")).unwrap();
+    for secret in [
+        "SUBPOENA-SECRET-77",
+        "Officer Jane",
+        "tok-0123456789abcdef",
+        "HITPLATE9",
+    ] {
+        assert!(!contains(&raw, secret.as_bytes()), "{secret} in clear");
+    }
+}
