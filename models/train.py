@@ -8,6 +8,7 @@ crops (alpr-bench/ocr-crops), which are never trained on.
 
     python3 models/train.py --minutes 40          # CPU, ~40 min on 2 cores
     python3 models/train.py --minutes 10 --device cuda
+    python3 models/train.py --minutes 30 --resume target/ocr-train.pt   # train on
 
 Writes models/ocr.onnx and models/ocr-metrics.json. A developer step, never part of CI.
 """
@@ -182,6 +183,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "models" / "ocr.onnx"))
+    ap.add_argument("--checkpoint", default=str(ROOT / "target" / "ocr-train.pt"),
+                    help="weights are saved here at the end (not committed)")
+    ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -196,6 +200,9 @@ def main():
 
     device = torch.device(args.device)
     model = PlateOcr().to(device)
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume, map_location=device))
+        print(f"resumed from {args.resume}", flush=True)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
@@ -252,6 +259,8 @@ def main():
     }
     print(json.dumps(metrics), flush=True)
 
+    Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.checkpoint)
     model.cpu()
     dummy = torch.zeros(1, 1, HEIGHT, WIDTH)
     torch.onnx.export(

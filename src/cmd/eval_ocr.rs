@@ -118,7 +118,11 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
             .transpose()?
             .unwrap_or_else(|| "all".into());
         let us = is_us_crops || group == "us";
-        let img = image::open(&path)
+        // Trust the bytes, not the extension: some benchmark files are JPEGs named .png.
+        let img = image::ImageReader::open(&path)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(image::ImageError::IoError)
+            .and_then(|r| r.decode())
             .with_context(|| {
                 format!(
                     "{}:{line_no}: cannot read image {}",
@@ -128,14 +132,16 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
             })?
             .to_luma8();
         let img = if from_manifest {
+            // Boxes may reach past the image edge (x = -1 occurs): clamp to the image.
             let num = |c: usize| -> Result<u32> {
-                field(c)?.trim().parse().with_context(|| {
+                let v: i64 = field(c)?.trim().parse().with_context(|| {
                     format!(
                         "{}:{line_no}: column {} is not a number",
                         file.display(),
                         c + 1
                     )
-                })
+                })?;
+                Ok(v.clamp(0, i64::from(u32::MAX / 4)) as u32)
             };
             let (x, y, w, h) = (
                 num(col("x").unwrap_or(2))?,
