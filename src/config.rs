@@ -13,6 +13,8 @@ pub struct Config {
     pub ingest: IngestDefaults,
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
+    #[serde(default)]
+    pub ocr: custos_ocr::OcrConfig,
 }
 
 impl Config {

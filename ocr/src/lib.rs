@@ -16,7 +16,9 @@ pub use decode::{CHARSET, decode_ctc};
 pub use error::OcrError;
 pub use preprocess::{GrayCrop, InputSpec, fill_input};
 pub use provider::{DEFAULT_PROVIDERS, Provider};
-pub use runtime::{DEFAULT_RUNTIME_LIBRARY, OnnxRecognizer, RuntimeConfig, library_path};
+pub use runtime::{
+    DEFAULT_RUNTIME_LIBRARY, OcrConfig, OnnxRecognizer, RuntimeConfig, library_path,
+};
 
 /// An OCR engine: reads a batch of plate crops.
 pub trait Recognizer: Send {

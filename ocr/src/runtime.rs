@@ -18,6 +18,43 @@ use crate::{OcrError, Provider, Recognizer};
 /// Where `scripts/setup` installs ONNX Runtime.
 pub const DEFAULT_RUNTIME_LIBRARY: &str = "/usr/local/lib/custos/libonnxruntime.so";
 
+/// The `[ocr]` section of the config file; every key optional.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrConfig {
+    /// The ONNX model; default: the committed `models/ocr.onnx`.
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime's shared library; default: `ORT_DYLIB_PATH`, then [`DEFAULT_RUNTIME_LIBRARY`].
+    pub runtime_library: Option<PathBuf>,
+    /// Execution providers in order of preference; default tensorrt, cuda, cpu.
+    pub providers: Option<Vec<Provider>>,
+    /// The first provider must work (no fallback).
+    pub strict: bool,
+    /// TensorRT engine cache directory.
+    pub engine_cache: Option<PathBuf>,
+    /// Intra-op threads; 0 or absent: ONNX Runtime's choice.
+    pub threads: usize,
+}
+
+impl OcrConfig {
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            library: self.runtime_library.clone(),
+            providers: self
+                .providers
+                .clone()
+                .unwrap_or_else(|| crate::DEFAULT_PROVIDERS.to_vec()),
+            strict: self.strict,
+            engine_cache: self.engine_cache.clone(),
+            threads: self.threads,
+        }
+    }
+
+    pub fn model_path(&self) -> PathBuf {
+        self.model.clone().unwrap_or_else(crate::bundled_model)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     /// ONNX Runtime's shared library; `None`: `ORT_DYLIB_PATH`, then [`DEFAULT_RUNTIME_LIBRARY`].

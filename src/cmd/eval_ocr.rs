@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer, RuntimeConfig};
+use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer};
 
 #[derive(clap::Args)]
 pub struct OcrArgs {
@@ -25,9 +25,12 @@ pub struct OcrArgs {
     /// Directory the image paths are relative to (default: the label file's own).
     #[arg(long)]
     root: Option<PathBuf>,
-    /// The ONNX model (default: the committed models/ocr.onnx).
+    /// The ONNX model (default: the config's, else the committed models/ocr.onnx).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Config file whose `[ocr]` section (model, runtime library, providers) applies.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -57,8 +60,12 @@ pub fn run(a: OcrArgs) -> Result<()> {
     if samples.is_empty() {
         bail!("{}: no labelled rows", file.display());
     }
-    let model = a.model.clone().unwrap_or_else(custos_ocr::bundled_model);
-    let mut recognizer = OnnxRecognizer::load(&model, &RuntimeConfig::default())?;
+    let ocr = match &a.config {
+        Some(path) => crate::config::Config::load(path)?.ocr,
+        None => custos_ocr::OcrConfig::default(),
+    };
+    let model = a.model.clone().unwrap_or_else(|| ocr.model_path());
+    let mut recognizer = OnnxRecognizer::load(&model, &ocr.runtime())?;
 
     let started = Instant::now();
     let mut reads = Vec::with_capacity(samples.len());
