@@ -22,15 +22,7 @@ fn four_cameras_deliver_frames_with_monotonic_timestamps() {
         .map(|(i, u)| camera(&format!("cam{i}"), u))
         .collect();
     let (ingest, frames) = start_ingest(cameras);
-    for i in 0..4 {
-        wait_for(
-            &ingest,
-            i,
-            Duration::from_secs(20),
-            "streaming",
-            is_streaming,
-        );
-    }
+    wait_all_streaming(&ingest);
     let start = Instant::now();
     let mut last: HashMap<String, (u64, SystemTime, Duration)> = HashMap::new();
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -146,15 +138,7 @@ fn killed_server_reconnects_and_others_never_stall() {
         .collect();
     cameras.push(camera("victim", &victim.urls[0]));
     let (ingest, frames) = start_ingest(cameras);
-    for i in 0..4 {
-        wait_for(
-            &ingest,
-            i,
-            Duration::from_secs(20),
-            "streaming",
-            is_streaming,
-        );
-    }
+    wait_all_streaming(&ingest);
     frames.try_iter().for_each(drop);
 
     let killed_at = SystemTime::now();

@@ -12,17 +12,6 @@ fn cpu_only() -> RuntimeConfig {
     }
 }
 
-fn gray(img: &RgbImage) -> Vec<u8> {
-    img.pixels
-        .iter()
-        .map(|p| {
-            (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-                .round()
-                .clamp(0.0, 255.0) as u8
-        })
-        .collect()
-}
-
 #[test]
 fn committed_model_reads_rendered_plates() {
     let fonts = PlateFonts::load().expect("fonts (run scripts/setup)");
@@ -35,7 +24,7 @@ fn committed_model_reads_rendered_plates() {
             (spec.text, img)
         })
         .collect();
-    let pixels: Vec<Vec<u8>> = plates.iter().map(|(_, img)| gray(img)).collect();
+    let pixels: Vec<Vec<u8>> = plates.iter().map(|(_, img)| img.to_gray()).collect();
     let mut misses = Vec::new();
     for (chunk, px) in plates.chunks(32).zip(pixels.chunks(32)) {
         let crops: Vec<GrayCrop> = chunk

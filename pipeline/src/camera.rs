@@ -23,6 +23,7 @@ const NTP_UNIX_OFFSET: Duration = Duration::from_secs(2_208_988_800);
 /// How long one pull waits before the worker looks at the bus, the watchdog and shutdown.
 const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 
+const EOS_REASON: &str = "stream ended (EOS): the server closed it";
 /// Decoded frames the appsink holds before dropping the oldest.
 const APPSINK_MAX_BUFFERS: u32 = 2;
 
@@ -211,32 +212,8 @@ impl Worker {
             if self.shutdown.load(Ordering::Relaxed) {
                 return (Ended::Shutdown, got_frame);
             }
-            if let Some(bus) = &bus {
-                while let Some(msg) =
-                    bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])
-                {
-                    let reason = match msg.view() {
-                        gst::MessageView::Eos(_) => {
-                            "stream ended (EOS): the server closed it".to_owned()
-                        }
-                        gst::MessageView::Error(err) => {
-                            let from = msg.src().map(|o| o.name().to_string()).unwrap_or_default();
-                            if let Some(name) = conn
-                                .decoder
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .as_deref()
-                                && from.starts_with(name.split('_').next().unwrap_or(name))
-                                && decoder::is_hardware(name)
-                            {
-                                decoder::mark_broken(name);
-                            }
-                            describe_error(&from, &err.error(), err.debug().as_deref())
-                        }
-                        _ => continue,
-                    };
-                    return (Ended::Fault(reason), got_frame);
-                }
+            if let Some(reason) = bus.as_ref().and_then(|bus| bus_fault(bus, conn)) {
+                return (Ended::Fault(reason), got_frame);
             }
             let now = self.clock.now();
             if let Some(idle) = watchdog.stalled_for(now) {
@@ -253,10 +230,7 @@ impl Worker {
 
             let Some(sample) = conn.appsink.try_pull_sample(PULL_TIMEOUT) else {
                 if conn.appsink.is_eos() {
-                    return (
-                        Ended::Fault("stream ended (EOS): the server closed it".into()),
-                        got_frame,
-                    );
+                    return (Ended::Fault(EOS_REASON.into()), got_frame);
                 }
                 continue;
             };
@@ -323,6 +297,30 @@ impl Worker {
                 }
             });
         }
+    }
+}
+
+/// The first error or end-of-stream waiting on the bus, described for the camera's status. A
+/// hardware decoder that errors is marked broken, so the reconnect uses the software one.
+fn bus_fault(bus: &gst::Bus, conn: &Connection) -> Option<String> {
+    let msg = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])?;
+    match msg.view() {
+        gst::MessageView::Error(err) => {
+            // Elements are named after their factory plus a number, e.g. "nvh264dec0".
+            let from = msg.src().map(|o| o.name().to_string()).unwrap_or_default();
+            if let Some(name) = conn
+                .decoder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_deref()
+                && decoder::is_hardware(name)
+                && from.starts_with(name)
+            {
+                decoder::mark_broken(name);
+            }
+            Some(describe_error(&from, &err.error(), err.debug().as_deref()))
+        }
+        _ => Some(EOS_REASON.to_owned()),
     }
 }
 

@@ -135,3 +135,16 @@ pub fn wait_for(
 pub fn is_streaming(s: &CameraStatus) -> bool {
     s.state == CameraState::Streaming
 }
+
+/// Waits until every camera of `ingest` streams.
+pub fn wait_all_streaming(ingest: &Ingest) {
+    for i in 0..ingest.status().len() {
+        wait_for(
+            ingest,
+            i,
+            Duration::from_secs(20),
+            "streaming",
+            is_streaming,
+        );
+    }
+}

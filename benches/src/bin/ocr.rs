@@ -36,12 +36,7 @@ fn main() -> Result<()> {
     let plates: Vec<(usize, usize, Vec<u8>)> = (0..64)
         .map(|_| {
             let img = PlateSpec::random(&mut rng).render(&fonts, 150, &mut rng);
-            let gray = img
-                .pixels
-                .iter()
-                .map(|p| (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]) as u8)
-                .collect();
-            (img.width, img.height, gray)
+            (img.width, img.height, img.to_gray())
         })
         .collect();
     let crops: Vec<GrayCrop> = plates

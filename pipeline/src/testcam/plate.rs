@@ -178,6 +178,18 @@ fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
 }
 
 impl RgbImage {
+    /// Grey values (BT.601 luma), row-major: what a monochrome or IR camera would see.
+    pub fn to_gray(&self) -> Vec<u8> {
+        self.pixels
+            .iter()
+            .map(|p| {
+                (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            })
+            .collect()
+    }
+
     pub fn new(width: usize, height: usize, fill: [f32; 3]) -> Self {
         Self {
             width,
