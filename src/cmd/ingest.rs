@@ -62,6 +62,9 @@ pub fn ingest_and_report(
                     println!("{line}");
                 }
             }
+        } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            // Redraw in place on a terminal; append when piped, so logs keep the history.
+            print!("\x1b[2J\x1b[H{}", crate::status_table::render(&status));
         } else {
             println!("{}", crate::status_table::render(&status));
         }
