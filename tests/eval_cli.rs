@@ -110,7 +110,7 @@ fn eval_ocr(args: &[&str]) -> serde_json::Value {
 }
 
 /// The committed model on the real OpenALPR benchmark crops and boxes. The floors sit a few points
-/// under today's figures (67 % and 65 % exact, see models/README.md): they catch a broken model
+/// under today's figures (73 % and 69 % exact, see models/README.md): they catch a broken model
 /// or pre-processing, they are not the targets.
 #[test]
 fn eval_ocr_scores_the_committed_model_on_real_plates() {

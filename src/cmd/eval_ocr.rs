@@ -137,7 +137,8 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
                     path.display()
                 )
             })?
-            .to_luma8();
+            .to_rgb8();
+        let img = bt601_gray(&img);
         let img = if from_manifest {
             // Boxes may reach past the image edge (x = -1 occurs): clamp to the image.
             let num = |c: usize| -> Result<u32> {
@@ -176,6 +177,16 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
         });
     }
     Ok(samples)
+}
+
+/// Grey as the model was trained (BT.601 luma, as PIL and `plategen` compute it; the image crate's
+/// own conversion uses BT.709 weights, which shifts coloured plates).
+fn bt601_gray(rgb: &image::RgbImage) -> image::GrayImage {
+    image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        let v = (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000;
+        image::Luma([v as u8])
+    })
 }
 
 /// Letters and digits only, upper case; on US plates O is 0.
