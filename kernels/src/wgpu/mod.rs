@@ -278,6 +278,7 @@ impl WgpuLocalizer {
             .collect()
     }
 
+    /// Records one compute pass: the uniform at binding 0, `buffers` at bindings 1, 2, …
     fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -286,32 +287,8 @@ impl WgpuLocalizer {
         buffers: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) {
-        let ubuf = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: uniform,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: ubuf.as_entire_binding(),
-        }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            });
-        }
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipe.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-        pass.set_pipeline(pipe);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        let numbered: Vec<(u32, &wgpu::Buffer)> = (1u32..).zip(buffers.iter().copied()).collect();
+        self.dispatch_sparse(encoder, pipe, uniform, &numbered, groups);
     }
 
     /// Records pyramid, gradient and density kernels for one frame.
