@@ -302,7 +302,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "models" / "plate-detector.json"))
     ap.add_argument("--checkpoint", default=str(ROOT / "target" / "detector-train.pt"))
-    ap.add_argument("--resume")
+    ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -322,15 +323,16 @@ def main():
     model = Detector().to(device)
     if args.resume:
         model.load_state_dict(torch.load(args.resume, map_location=device))
+        print(f"resumed from {args.resume}", flush=True)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     budget = args.minutes * 60
     step, t0 = 0, time.time()
     while time.time() - t0 < budget:
         frac = (time.time() - t0) / budget
-        lr = 3e-3 * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
+        lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
-            g["lr"] = max(lr, 3e-5)
+            g["lr"] = max(lr, args.lr / 100)
         imgs, cls, reg = [], [], []
         for _ in range(args.batch):
             img, boxes = sample(sources, crops, rng)

@@ -44,6 +44,9 @@ pub struct DetectArgs {
     /// Detector model file (default: the bundled models/plate-detector.json).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Detector score threshold, 0–1 (default: the detector's own).
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 fn parse_backend(s: &str) -> Result<BackendChoice, String> {
@@ -71,6 +74,10 @@ fn detect(a: DetectArgs) -> Result<()> {
     let params = match &a.model {
         Some(path) => DetectParams::with_model(custos_kernels::DetectorModel::load(path)?),
         None => DetectParams::default(),
+    };
+    let params = DetectParams {
+        threshold: a.threshold.unwrap_or(params.threshold),
+        ..params
     };
     let mut loc = custos_kernels::open(a.backend, params, a.threads)
         .context("cannot open the kernels backend")?;
