@@ -1,0 +1,283 @@
+//! The analysis engine: decoded frames in, one read per vehicle pass out.
+//!
+//! ```text
+//! ingest ──Frame──▶ [frame queue] ──▶ kernels ──▶ [ocr frame queue] ──▶ OCR ──▶ [tracker queue] ──▶ tracker ──▶ PassSink
+//!  (drops and counts          (batches frames      (crops of many frames    (one Tracker per
+//!   when the queue is full)    of all cameras)      in the shared Batcher)   camera; expiry timer)
+//! ```
+//!
+//! Each stage is a plain thread. Only the frame queue drops (at the source, in the ingest): the
+//! stages behind it block on each other, so a slow OCR fills the frame queue and the ingest
+//! skips frames instead of memory growing. The sink never blocks the tracker either: a full
+//! sink loses the pass and counts it.
+//!
+//! Frames of one camera stay in order through every stage (one thread per stage, FIFO queues),
+//! which the tracker needs.
+
+mod config;
+pub mod metrics;
+mod stages;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use custos_core::{CameraId, Frame};
+use custos_kernels::{CropSpec, Localizer};
+use custos_ocr::Recognizer;
+use custos_track::{FormatPriors, Tracker, VehiclePass};
+
+pub use config::{AnalysisConfig, Backend};
+pub use metrics::{Metrics, MetricsSnapshot, QueueDepths, render};
+
+/// A plate crop as the OCR read it: grey, 8-bit, tightly packed (ready for JPEG encoding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GreyCrop {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Arc<[u8]>,
+}
+
+/// One vehicle pass with its best crop.
+pub type Pass = VehiclePass<GreyCrop>;
+
+/// Where passes go (store writer, hotlist matcher, alerts, the demo's terminal). Called on the
+/// tracker's thread: it must not block. Returns false if the pass was not taken (counted).
+pub trait PassSink: Send + 'static {
+    fn pass(&mut self, pass: Pass) -> bool;
+}
+
+/// A bounded channel is a sink: a full channel loses the pass rather than stalling analysis.
+impl PassSink for Sender<Pass> {
+    fn pass(&mut self, pass: Pass) -> bool {
+        self.try_send(pass).is_ok()
+    }
+}
+
+impl<F: FnMut(Pass) -> bool + Send + 'static> PassSink for F {
+    fn pass(&mut self, pass: Pass) -> bool {
+        self(pass)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("[analysis] {key} {why}")]
+    Config { key: &'static str, why: String },
+    #[error("camera {camera}: {why}")]
+    Camera { camera: String, why: String },
+    #[error("plate kernels: {0}")]
+    Kernels(#[from] custos_kernels::KernelError),
+    #[error("OCR: {0}")]
+    Ocr(#[from] custos_ocr::OcrError),
+    #[error("cannot start the {stage} thread: {source}")]
+    Thread {
+        stage: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the kernels backend the config asks for and the OCR model `ocr` names.
+pub fn open_engines(
+    config: &AnalysisConfig,
+    ocr: &custos_ocr::OcrConfig,
+) -> Result<(Box<dyn Localizer>, Box<dyn Recognizer>), AnalysisError> {
+    let params = custos_kernels::DetectParams {
+        threshold: config.detect_threshold,
+        max_candidates: config.max_candidates,
+        ..custos_kernels::DetectParams::default()
+    };
+    let threads = (config.kernel_threads > 0).then_some(config.kernel_threads);
+    let localizer = custos_kernels::open(config.backend.into(), params, threads)?;
+    let recognizer = custos_ocr::OnnxRecognizer::load(&ocr.model_path(), &ocr.runtime())?;
+    Ok((localizer, Box::new(recognizer)))
+}
+
+/// A running analysis. Dropping it stops it as [`Analysis::stop`] does.
+pub struct Analysis {
+    frames: Option<Sender<Frame>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    queues: Queues,
+}
+
+/// Receiving ends kept only to read queue depths.
+struct Queues {
+    frames: Receiver<Frame>,
+    ocr_frames: Receiver<stages::Localized>,
+    ocr_crops: Arc<std::sync::atomic::AtomicUsize>,
+    tracker: Receiver<stages::ReadFrame>,
+}
+
+impl Analysis {
+    /// Starts the stages for `cameras` (frames from other cameras are counted and ignored).
+    /// Feed it through [`Analysis::frames`] (give that sender to `Ingest::start`).
+    pub fn start(
+        cameras: &[CameraId],
+        config: &AnalysisConfig,
+        localizer: Box<dyn Localizer>,
+        recognizer: Box<dyn Recognizer>,
+        sink: impl PassSink,
+    ) -> Result<Self, AnalysisError> {
+        let ids: Vec<&str> = cameras.iter().map(CameraId::as_str).collect();
+        config.validate(&ids)?;
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(AnalysisError::Camera {
+                    camera: id.to_string(),
+                    why: "is given twice".into(),
+                });
+            }
+        }
+        let mut trackers = Vec::with_capacity(cameras.len());
+        for id in cameras {
+            let camera_err = |why: String| AnalysisError::Camera {
+                camera: id.to_string(),
+                why,
+            };
+            let priors = FormatPriors::new(config.priors_for(id.as_str()))
+                .map_err(|e| camera_err(e.to_string()))?;
+            trackers.push(
+                Tracker::new(id.clone(), config.tracker.clone(), priors)
+                    .map_err(|e| camera_err(e.to_string()))?,
+            );
+        }
+        let input = recognizer.input();
+        // The OCR model takes raw 0–255 grey values: mean 0 and std 1/255 make the kernels'
+        // `(v/255 − mean)/std` the identity.
+        let spec = CropSpec {
+            width: input.width as u32,
+            height: input.height as u32,
+            mean: 0.0,
+            std: 1.0 / 255.0,
+            margin: config.crop_margin,
+        };
+        let metrics = Arc::new(Metrics::new(
+            cameras.to_vec(),
+            localizer.info().to_string(),
+            recognizer.provider().to_string(),
+        ));
+        tracing::info!(
+            cameras = cameras.len(),
+            backend = %metrics.backend,
+            provider = %metrics.provider,
+            crop = %format!("{}x{}", spec.width, spec.height),
+            "analysis starting"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let (frames_tx, frames_rx) = crossbeam_channel::bounded(config.frame_queue);
+        let (ocr_tx, ocr_rx) = crossbeam_channel::bounded(config.ocr_frame_queue);
+        let (track_tx, track_rx) = crossbeam_channel::bounded(config.ocr_frame_queue);
+        let ocr_crops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+        let kernels = stages::Kernels {
+            cameras: cameras.to_vec(),
+            localizer,
+            spec,
+            batch: config.kernel_batch,
+            max_candidates: config.max_candidates,
+            input: frames_rx.clone(),
+            output: ocr_tx,
+            stop: stop.clone(),
+            metrics: metrics.clone(),
+        };
+        let ocr = stages::Ocr {
+            recognizer,
+            policy: custos_ocr::BatchPolicy {
+                max_batch: config.ocr_batch,
+                deadline: config.ocr_deadline(),
+                capacity: config.ocr_queue,
+            },
+            input: ocr_rx.clone(),
+            output: track_tx,
+            waiting: ocr_crops.clone(),
+            metrics: metrics.clone(),
+        };
+        let tracking = stages::Tracking {
+            trackers,
+            expire_every: config.expire_every(),
+            input: track_rx.clone(),
+            sink: Box::new(sink),
+            metrics: metrics.clone(),
+        };
+        let mut analysis = Self {
+            frames: Some(frames_tx),
+            stop,
+            threads: Vec::new(),
+            metrics,
+            queues: Queues {
+                frames: frames_rx,
+                ocr_frames: ocr_rx,
+                ocr_crops,
+                tracker: track_rx,
+            },
+        };
+        // On failure `analysis` is dropped, which stops the threads already started.
+        analysis.spawn("analysis-track", move || tracking.run())?;
+        analysis.spawn("analysis-ocr", move || ocr.run())?;
+        analysis.spawn("analysis-kernels", move || kernels.run())?;
+        Ok(analysis)
+    }
+
+    fn spawn(
+        &mut self,
+        stage: &'static str,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<(), AnalysisError> {
+        let handle = std::thread::Builder::new()
+            .name(stage.into())
+            .spawn(f)
+            .map_err(|source| AnalysisError::Thread { stage, source })?;
+        self.threads.push(handle);
+        Ok(())
+    }
+
+    /// The frame queue's sending end, for `Ingest::start` (which never blocks on it: a full
+    /// queue drops the frame and counts it against the camera).
+    pub fn frames(&self) -> Sender<Frame> {
+        match &self.frames {
+            Some(tx) => tx.clone(),
+            // Only after stop, which consumes self: unreachable, but a closed channel is the
+            // honest answer.
+            None => crossbeam_channel::bounded(0).0,
+        }
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot(QueueDepths {
+            frames: self.queues.frames.len(),
+            ocr_frames: self.queues.ocr_frames.len(),
+            ocr_crops: self.queues.ocr_crops.load(Ordering::Relaxed),
+            tracker: self.queues.tracker.len(),
+        })
+    }
+
+    /// Graceful shutdown: analyses the frames already queued, runs the OCR on every crop still
+    /// waiting, ends every open track (its pass goes to the sink) and joins the threads. Stop
+    /// the ingest first, or frames it sends meanwhile are lost.
+    pub fn stop(mut self) -> MetricsSnapshot {
+        self.shutdown();
+        self.metrics()
+    }
+
+    fn shutdown(&mut self) {
+        self.frames = None;
+        self.stop.store(true, Ordering::Relaxed);
+        // Kernels first (it drains its queue), then OCR, then the tracker: each ends when the
+        // stage before it has dropped its sending end.
+        for handle in self.threads.drain(..).rev() {
+            if handle.join().is_err() {
+                tracing::error!("an analysis thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Analysis {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,449 @@
+//! The three stage threads: kernels, OCR, tracker.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use custos_core::{CameraId, Candidate, Frame, PlateText};
+use custos_kernels::{CropSpec, Localizer, LumaView};
+use custos_ocr::{BatchPolicy, Batcher, GrayCrop, Recognizer};
+use custos_track::{Detection, Tracker};
+use tracing::{debug, warn};
+
+use super::metrics::Metrics;
+use super::{GreyCrop, Pass, PassSink};
+
+const RELAXED: Ordering = Ordering::Relaxed;
+/// How long an idle stage waits before looking at the stop flag again.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// One frame after the kernels: its candidates with their crops.
+pub struct Localized {
+    camera: usize,
+    at: SystemTime,
+    arrived: Instant,
+    found: Vec<(Candidate, GreyCrop)>,
+}
+
+/// One frame after the OCR: its detections, ready for the tracker.
+pub struct ReadFrame {
+    camera: usize,
+    at: SystemTime,
+    detections: Vec<Detection<GreyCrop>>,
+}
+
+pub struct Kernels {
+    pub cameras: Vec<CameraId>,
+    pub localizer: Box<dyn Localizer>,
+    pub spec: CropSpec,
+    pub batch: usize,
+    pub max_candidates: usize,
+    pub input: Receiver<Frame>,
+    pub output: Sender<Localized>,
+    pub stop: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Kernels {
+    pub fn run(mut self) {
+        // One crop buffer for the whole run, room for every candidate of a full batch.
+        let mut buffer = vec![0f32; self.batch * self.max_candidates * self.spec.floats_per_crop()];
+        let mut frames: Vec<(usize, Instant, Frame)> = Vec::with_capacity(self.batch);
+        loop {
+            // After stop: take what is queued without waiting, then end.
+            let stopping = self.stop.load(RELAXED);
+            let first = if stopping {
+                match self.input.try_recv() {
+                    Ok(f) => f,
+                    Err(_) => break,
+                }
+            } else {
+                match self.input.recv_timeout(IDLE_POLL) {
+                    Ok(f) => f,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            frames.clear();
+            self.admit(first, &mut frames);
+            // Batch whatever else is already waiting (any camera), without waiting for more:
+            // under light load a frame goes through alone and fast.
+            while frames.len() < self.batch {
+                match self.input.try_recv() {
+                    Ok(f) => self.admit(f, &mut frames),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if !frames.is_empty() && !self.process(&frames, &mut buffer) {
+                break;
+            }
+        }
+        debug!("kernels stage stopped");
+    }
+
+    fn admit(&self, frame: Frame, frames: &mut Vec<(usize, Instant, Frame)>) {
+        match self.cameras.iter().position(|c| *c == frame.camera) {
+            Some(i) => {
+                self.metrics.camera(i).frames_in.fetch_add(1, RELAXED);
+                frames.push((i, Instant::now(), frame));
+            }
+            None => {
+                self.metrics.frames_unknown_camera.fetch_add(1, RELAXED);
+            }
+        }
+    }
+
+    /// Localises and crops one batch and sends each frame on. False when the OCR stage is gone.
+    fn process(&mut self, frames: &[(usize, Instant, Frame)], buffer: &mut [f32]) -> bool {
+        let mut views = Vec::with_capacity(frames.len());
+        let mut kept = Vec::with_capacity(frames.len());
+        for (camera, arrived, frame) in frames {
+            match LumaView::from_frame(frame) {
+                Ok(v) => {
+                    views.push(v);
+                    kept.push((*camera, *arrived, frame.best_time()));
+                }
+                Err(e) => {
+                    self.metrics
+                        .camera(*camera)
+                        .frames_failed
+                        .fetch_add(1, RELAXED);
+                    warn!(camera = %frame.camera, error = %e, "frame not analysed");
+                }
+            }
+        }
+        if views.is_empty() {
+            return true;
+        }
+        let started = Instant::now();
+        let result = self.localizer.process(&views, &self.spec, buffer);
+        self.metrics.kernel_time.observe(started.elapsed());
+        self.metrics.kernel_batches.fetch_add(1, RELAXED);
+        self.metrics
+            .kernel_frames
+            .fetch_add(views.len() as u64, RELAXED);
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                self.metrics.kernel_errors.fetch_add(1, RELAXED);
+                for (camera, _, _) in &kept {
+                    self.metrics
+                        .camera(*camera)
+                        .frames_failed
+                        .fetch_add(1, RELAXED);
+                }
+                warn!(error = %e, frames = views.len(), "kernels batch failed");
+                return true;
+            }
+        };
+        self.metrics
+            .candidates_unbuffered
+            .fetch_add(out.dropped as u64, RELAXED);
+        let per = self.spec.floats_per_crop();
+        let mut found: Vec<Vec<(Candidate, GreyCrop)>> = vec![Vec::new(); kept.len()];
+        for job in &out.crops {
+            let floats = &buffer[job.slot * per..(job.slot + 1) * per];
+            // Values are already 0–255 (see the spec); round back to bytes once, here, so the
+            // OCR and the pass's best crop share one copy.
+            let pixels: Arc<[u8]> = floats
+                .iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect();
+            if let Some(f) = found.get_mut(job.frame) {
+                f.push((
+                    job.candidate,
+                    GreyCrop {
+                        width: self.spec.width,
+                        height: self.spec.height,
+                        pixels,
+                    },
+                ));
+            }
+        }
+        for ((camera, arrived, at), found) in kept.into_iter().zip(found) {
+            let c = self.metrics.camera(camera);
+            c.frames_analysed.fetch_add(1, RELAXED);
+            c.candidates.fetch_add(found.len() as u64, RELAXED);
+            let frame = Localized {
+                camera,
+                at,
+                arrived,
+                found,
+            };
+            if self.output.send(frame).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A frame waiting for its crops to be read.
+struct Pending {
+    frame: Localized,
+    reads: Vec<Option<PlateText>>,
+    remaining: usize,
+}
+
+pub struct Ocr {
+    pub recognizer: Box<dyn Recognizer>,
+    pub policy: BatchPolicy,
+    pub input: Receiver<Localized>,
+    pub output: Sender<ReadFrame>,
+    /// Crops in the batcher, for the queue-depth metric.
+    pub waiting: Arc<AtomicUsize>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A crop in the batcher: (frame key, crop index in that frame).
+type CropKey = (u64, usize);
+
+impl Ocr {
+    pub fn run(mut self) {
+        let mut batcher: Batcher<CropKey> = Batcher::new(self.policy);
+        // Frames in arrival order; keys are consecutive, the front one is `first_key`.
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut first_key = 0u64;
+        // Mirrors the batcher's queue so that a crop it drops (oldest first) is known.
+        let mut queued: VecDeque<CropKey> = VecDeque::new();
+        let mut dropped_seen = 0u64;
+        let mut open = true;
+        while open {
+            let timeout = batcher
+                .next_deadline()
+                .map_or(IDLE_POLL, |d| d.saturating_duration_since(Instant::now()));
+            match self.input.recv_timeout(timeout) {
+                Ok(frame) => {
+                    let key = first_key + pending.len() as u64;
+                    let n = frame.found.len();
+                    for i in 0..n {
+                        batcher.push(Instant::now(), (key, i));
+                        queued.push_back((key, i));
+                    }
+                    pending.push_back(Pending {
+                        frame,
+                        reads: vec![None; n],
+                        remaining: n,
+                    });
+                    let dropped = batcher.dropped();
+                    for _ in dropped_seen..dropped {
+                        if let Some((k, _)) = queued.pop_front() {
+                            Self::settle(&mut pending, first_key, k, 1);
+                        }
+                    }
+                    self.metrics
+                        .ocr_crops_dropped
+                        .fetch_add(dropped - dropped_seen, RELAXED);
+                    dropped_seen = dropped;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+            loop {
+                let batch = if open {
+                    batcher.take_ready(Instant::now())
+                } else {
+                    // Shutdown: read everything still waiting, a full batch at a time.
+                    let n = batcher.len().min(self.policy.max_batch.max(1));
+                    (n > 0).then(|| {
+                        let mut all = batcher.drain();
+                        let rest = all.split_off(n);
+                        for k in rest {
+                            batcher.push(Instant::now(), k);
+                        }
+                        all
+                    })
+                };
+                let Some(batch) = batch else { break };
+                queued.drain(..batch.len().min(queued.len()));
+                self.read(&batch, &mut pending, first_key);
+            }
+            self.waiting.store(batcher.len(), RELAXED);
+            // Hand on every finished frame at the front, keeping each camera's order.
+            while pending.front().is_some_and(|p| p.remaining == 0) {
+                let Some(p) = pending.pop_front() else { break };
+                first_key += 1;
+                if !self.finish(p) {
+                    return;
+                }
+            }
+        }
+        debug!("OCR stage stopped");
+    }
+
+    /// Marks `n` crops of frame `key` done (read or dropped).
+    fn settle(pending: &mut VecDeque<Pending>, first_key: u64, key: u64, n: usize) {
+        if let Some(p) = key
+            .checked_sub(first_key)
+            .and_then(|i| pending.get_mut(i as usize))
+        {
+            p.remaining = p.remaining.saturating_sub(n);
+        }
+    }
+
+    fn read(&mut self, batch: &[CropKey], pending: &mut VecDeque<Pending>, first_key: u64) {
+        let slot = |(key, i): CropKey| -> Option<(usize, usize)> {
+            Some((usize::try_from(key.checked_sub(first_key)?).ok()?, i))
+        };
+        let crops: Vec<GrayCrop<'_>> = batch
+            .iter()
+            .filter_map(|k| {
+                let (f, i) = slot(*k)?;
+                let (_, crop) = pending.get(f)?.frame.found.get(i)?;
+                GrayCrop::packed(crop.width as usize, crop.height as usize, &crop.pixels)
+            })
+            .collect();
+        let started = Instant::now();
+        let result = if crops.len() == batch.len() {
+            self.recognizer.recognize(&crops)
+        } else {
+            // Cannot happen (keys are made from the frames kept here); read nothing rather
+            // than attach texts to the wrong crops.
+            Err(custos_ocr::OcrError::Inference(
+                "batch keys do not match the pending frames".into(),
+            ))
+        };
+        let elapsed = started.elapsed();
+        self.metrics.ocr_time.observe(elapsed);
+        self.metrics.ocr_batches.fetch_add(1, RELAXED);
+        self.metrics
+            .ocr_crops
+            .fetch_add(batch.len() as u64, RELAXED);
+        let texts = match result {
+            Ok(texts) => texts.into_iter().map(Some).collect(),
+            Err(e) => {
+                self.metrics.ocr_errors.fetch_add(1, RELAXED);
+                warn!(error = %e, crops = batch.len(), "OCR batch failed");
+                vec![None; batch.len()]
+            }
+        };
+        for (k, text) in batch.iter().zip(texts) {
+            if let Some((f, i)) = slot(*k)
+                && let Some(p) = pending.get_mut(f)
+            {
+                if let Some(r) = p.reads.get_mut(i) {
+                    *r = text;
+                }
+                p.remaining = p.remaining.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Sends a finished frame to the tracker. False when the tracker is gone.
+    fn finish(&self, p: Pending) -> bool {
+        let Localized {
+            camera,
+            at,
+            arrived,
+            found,
+        } = p.frame;
+        if !found.is_empty() {
+            self.metrics.frame_to_read.observe(arrived.elapsed());
+        }
+        // A candidate with no text (nothing legible, dropped or failed) is no evidence of a
+        // plate for the tracker: it would only open tracks that end without a read.
+        let detections: Vec<_> = found
+            .into_iter()
+            .zip(p.reads)
+            .filter_map(|((candidate, crop), read)| {
+                let read = read.filter(|r| !r.text.is_empty())?;
+                Some(Detection {
+                    candidate,
+                    read,
+                    crop,
+                })
+            })
+            .collect();
+        self.metrics
+            .camera(camera)
+            .reads
+            .fetch_add(detections.len() as u64, RELAXED);
+        self.output
+            .send(ReadFrame {
+                camera,
+                at,
+                detections,
+            })
+            .is_ok()
+    }
+}
+
+pub struct Tracking {
+    pub trackers: Vec<Tracker<GreyCrop>>,
+    pub expire_every: Duration,
+    pub input: Receiver<ReadFrame>,
+    pub sink: Box<dyn PassSink>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Tracking {
+    pub fn run(mut self) {
+        // Per camera: the last frame's time and when it arrived here, to extrapolate the
+        // camera's clock when its frames stop (expiry by frame time alone would wait forever).
+        let mut last: Vec<Option<(SystemTime, Instant)>> = vec![None; self.trackers.len()];
+        let mut next_expiry = Instant::now() + self.expire_every;
+        loop {
+            let wait = next_expiry.saturating_duration_since(Instant::now());
+            match self.input.recv_timeout(wait) {
+                Ok(frame) => {
+                    let Some(tracker) = self.trackers.get_mut(frame.camera) else {
+                        continue;
+                    };
+                    let passes = tracker.push(frame.at, frame.detections);
+                    last[frame.camera] = Some((frame.at, Instant::now()));
+                    self.emit(frame.camera, passes);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= next_expiry {
+                next_expiry = Instant::now() + self.expire_every;
+                for camera in 0..self.trackers.len() {
+                    let Some((at, arrived)) = last[camera] else {
+                        continue;
+                    };
+                    // Only cameras that went quiet: a camera still sending frames has its
+                    // tracks ended by `push` in its own frame time, which is what the gap
+                    // means. A frame-time guess from the wall clock would end tracks early
+                    // whenever the pipeline lags.
+                    let quiet = arrived.elapsed();
+                    if quiet > self.trackers[camera].config().max_gap() {
+                        let passes = self.trackers[camera].expire(at + quiet);
+                        self.emit(camera, passes);
+                    }
+                }
+            }
+        }
+        for camera in 0..self.trackers.len() {
+            let passes = self.trackers[camera].flush();
+            self.emit(camera, passes);
+        }
+        debug!("tracker stage stopped");
+    }
+
+    fn emit(&mut self, camera: usize, passes: Vec<Pass>) {
+        let c = self.metrics.camera(camera);
+        let tracker = &self.trackers[camera];
+        let stats = tracker.stats();
+        c.active_tracks
+            .store(tracker.active_tracks() as u64, RELAXED);
+        c.tracks_dropped.store(
+            stats.dropped_min_frames
+                + stats.dropped_min_confidence
+                + stats.dropped_no_text
+                + stats.dropped_over_capacity,
+            RELAXED,
+        );
+        for pass in passes {
+            // Ids and counts only: plate text stays out of the logs.
+            debug!(camera = %pass.camera, track = pass.track_id, frames = pass.frames, "vehicle pass");
+            if self.sink.pass(pass) {
+                c.passes.fetch_add(1, RELAXED);
+            } else {
+                c.passes_dropped.fetch_add(1, RELAXED);
+            }
+        }
+    }
+}
