@@ -61,6 +61,15 @@ pub struct AnalysisConfig {
     pub pass_queue: usize,
     /// How often cameras whose frames stopped have their open tracks ended.
     pub expire_every_ms: u64,
+    /// Passes whose voted text is shorter are dropped (and counted): one to three characters
+    /// are nearly always a false detection (a grille, a sign, a wheel arch) read as a letter.
+    pub min_pass_chars: usize,
+    /// A pass that begins within this many milliseconds (frame time) of an earlier pass of the
+    /// same camera ending, and reads the same text or a part of it (≥ 4 characters), is the
+    /// same vehicle whose track split (missed detections, a misread stretch): the two are
+    /// merged. Each pass is held until `tracker.max_gap_ms` + this long after the last read
+    /// like it, so this adds to the delay of every pass. 0: no merging, no hold.
+    pub merge_gap_ms: u64,
     /// Tracking and voting (all cameras).
     pub tracker: TrackerConfig,
     /// Plate format priors for every camera without its own entry in `camera_priors`.
@@ -85,6 +94,8 @@ impl Default for AnalysisConfig {
             ocr_queue: 256,
             pass_queue: 256,
             expire_every_ms: 250,
+            min_pass_chars: 4,
+            merge_gap_ms: 2000,
             tracker: TrackerConfig::default(),
             priors: PriorConfig::default(),
             camera_priors: BTreeMap::new(),
@@ -128,6 +139,18 @@ impl AnalysisConfig {
             return Err(bad(
                 "crop_margin",
                 format!("is {}; it must be 0 to 1", self.crop_margin),
+            ));
+        }
+        if self.merge_gap_ms > 60_000 {
+            return Err(bad(
+                "merge_gap_ms",
+                format!("is {}; it must be at most 60000", self.merge_gap_ms),
+            ));
+        }
+        if self.min_pass_chars > 16 {
+            return Err(bad(
+                "min_pass_chars",
+                format!("is {}; it must be at most 16", self.min_pass_chars),
             ));
         }
         if self.ocr_deadline_ms > 10_000 {

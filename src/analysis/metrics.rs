@@ -87,6 +87,8 @@ pub struct CameraCounters {
     pub reads: AtomicU64,
     pub passes: AtomicU64,
     pub passes_dropped: AtomicU64,
+    pub passes_short: AtomicU64,
+    pub passes_merged: AtomicU64,
     pub active_tracks: AtomicU64,
     pub tracks_dropped: AtomicU64,
 }
@@ -160,6 +162,8 @@ impl Metrics {
                     reads: c.reads.load(RELAXED),
                     passes: c.passes.load(RELAXED),
                     passes_dropped: c.passes_dropped.load(RELAXED),
+                    passes_short: c.passes_short.load(RELAXED),
+                    passes_merged: c.passes_merged.load(RELAXED),
                     active_tracks: c.active_tracks.load(RELAXED),
                     tracks_dropped: c.tracks_dropped.load(RELAXED),
                 })
@@ -206,6 +210,10 @@ pub struct CameraSnapshot {
     pub passes: u64,
     /// Passes the sink had no room for.
     pub passes_dropped: u64,
+    /// Passes dropped because their text was shorter than `min_pass_chars`.
+    pub passes_short: u64,
+    /// Passes folded into an earlier pass of the same plate (a split track).
+    pub passes_merged: u64,
     pub active_tracks: u64,
     /// Tracks ended without a pass (too few frames, too little confidence, too many tracks).
     pub tracks_dropped: u64,
@@ -353,7 +361,7 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
         );
     }
     type CamField = fn(&CameraSnapshot) -> u64;
-    let camera_families: [(&str, &str, &str, CamField); 9] = [
+    let camera_families: [(&str, &str, &str, CamField); 11] = [
         (
             "custos_frames_in_total",
             "counter",
@@ -395,6 +403,18 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
             "counter",
             "Passes lost because their consumer was full.",
             |c| c.passes_dropped,
+        ),
+        (
+            "custos_passes_short_total",
+            "counter",
+            "Passes dropped for a text shorter than min_pass_chars.",
+            |c| c.passes_short,
+        ),
+        (
+            "custos_passes_merged_total",
+            "counter",
+            "Passes merged into an earlier pass of the same plate (split tracks).",
+            |c| c.passes_merged,
         ),
         (
             "custos_tracks_dropped_total",

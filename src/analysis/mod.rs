@@ -95,6 +95,17 @@ pub fn open_engines(
     Ok((localizer, Box::new(recognizer)))
 }
 
+/// Every analysed frame's detections and reads, for inspection (tests, tuning, a live view).
+/// Carries plate text: never log it at info level.
+#[derive(Clone, Debug)]
+pub struct FrameReads {
+    pub camera: CameraId,
+    pub at: std::time::SystemTime,
+    /// Each candidate with the text read in it (empty: nothing legible) and that read's
+    /// confidence.
+    pub reads: Vec<(custos_core::Candidate, String, f32)>,
+}
+
 /// A running analysis. Dropping it stops it as [`Analysis::stop`] does.
 pub struct Analysis {
     frames: Option<Sender<Frame>>,
@@ -121,6 +132,19 @@ impl Analysis {
         localizer: Box<dyn Localizer>,
         recognizer: Box<dyn Recognizer>,
         sink: impl PassSink,
+    ) -> Result<Self, AnalysisError> {
+        Self::start_with_tap(cameras, config, localizer, recognizer, sink, None)
+    }
+
+    /// As [`Analysis::start`], also sending every analysed frame's reads to `tap` (a full tap
+    /// loses them: it never slows the analysis).
+    pub fn start_with_tap(
+        cameras: &[CameraId],
+        config: &AnalysisConfig,
+        localizer: Box<dyn Localizer>,
+        recognizer: Box<dyn Recognizer>,
+        sink: impl PassSink,
+        tap: Option<Sender<FrameReads>>,
     ) -> Result<Self, AnalysisError> {
         let ids: Vec<&str> = cameras.iter().map(CameraId::as_str).collect();
         config.validate(&ids)?;
@@ -195,10 +219,15 @@ impl Analysis {
             output: track_tx,
             waiting: ocr_crops.clone(),
             metrics: metrics.clone(),
+            cameras: cameras.to_vec(),
+            tap,
         };
         let tracking = stages::Tracking {
             trackers,
             expire_every: config.expire_every(),
+            min_pass_chars: config.min_pass_chars,
+            merge_gap: std::time::Duration::from_millis(config.merge_gap_ms),
+            held: cameras.iter().map(|_| Vec::new()).collect(),
             input: track_rx.clone(),
             sink: Box::new(sink),
             metrics: metrics.clone(),

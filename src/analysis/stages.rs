@@ -9,11 +9,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use custos_core::{CameraId, Candidate, Frame, PlateText};
 use custos_kernels::{CropSpec, Localizer, LumaView};
 use custos_ocr::{BatchPolicy, Batcher, GrayCrop, Recognizer};
-use custos_track::{Detection, Tracker};
+use custos_track::{Detection, Tracker, similarity};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
-use super::{GreyCrop, Pass, PassSink};
+use super::{FrameReads, GreyCrop, Pass, PassSink};
 
 const RELAXED: Ordering = Ordering::Relaxed;
 /// How long an idle stage waits before looking at the stop flag again.
@@ -195,6 +195,8 @@ pub struct Ocr {
     /// Crops in the batcher, for the queue-depth metric.
     pub waiting: Arc<AtomicUsize>,
     pub metrics: Arc<Metrics>,
+    pub cameras: Vec<CameraId>,
+    pub tap: Option<Sender<FrameReads>>,
 }
 
 /// A crop in the batcher: (frame key, crop index in that frame).
@@ -342,6 +344,22 @@ impl Ocr {
         if !found.is_empty() {
             self.metrics.frame_to_read.observe(arrived.elapsed());
         }
+        if let Some(tap) = &self.tap {
+            let reads = found
+                .iter()
+                .zip(&p.reads)
+                .map(|((c, _), r)| {
+                    r.as_ref().map_or((*c, String::new(), 0.0), |r| {
+                        (*c, r.text.clone(), r.confidence)
+                    })
+                })
+                .collect();
+            let _ = tap.try_send(FrameReads {
+                camera: self.cameras[camera].clone(),
+                at,
+                reads,
+            });
+        }
         // A candidate with no text (nothing legible, dropped or failed) is no evidence of a
         // plate for the tracker: it would only open tracks that end without a read.
         let detections: Vec<_> = found
@@ -356,6 +374,7 @@ impl Ocr {
                 })
             })
             .collect();
+        let detections = one_per_plate(detections);
         self.metrics
             .camera(camera)
             .reads
@@ -370,12 +389,59 @@ impl Ocr {
     }
 }
 
+/// Keeps one detection per plate in a frame. The detector may put several overlapping boxes on
+/// one plate (a whole-plate box and a part of it, boxes NMS let through); each would read the
+/// same text and the tracker, which gives a track at most one detection per frame, would open
+/// a second track and emit the vehicle twice. The most confident read of an overlapping group
+/// wins: boxes that largely cover one another (two plates never do), or that touch and read
+/// alike.
+fn one_per_plate(mut dets: Vec<Detection<GreyCrop>>) -> Vec<Detection<GreyCrop>> {
+    if dets.len() < 2 {
+        return dets;
+    }
+    dets.sort_by(|a, b| b.read.confidence.total_cmp(&a.read.confidence));
+    let mut kept: Vec<Detection<GreyCrop>> = Vec::with_capacity(dets.len());
+    for d in dets {
+        let b = d.candidate.bbox();
+        let same = kept.iter().any(|k| {
+            let (cover, touch) = overlap(k.candidate.bbox(), b);
+            cover >= 0.3 || (touch && custos_track::similarity(&k.read.text, &d.read.text) >= 0.5)
+        });
+        if !same {
+            kept.push(d);
+        }
+    }
+    kept
+}
+
+/// (intersection over the smaller box, whether they intersect at all) of two `[x0, y0, x1, y1]`.
+fn overlap(a: [f32; 4], b: [f32; 4]) -> (f32, bool) {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let smaller = area(a).min(area(b));
+    let cover = if smaller > 0.0 { inter / smaller } else { 0.0 };
+    (cover, inter > 0.0)
+}
+
 pub struct Tracking {
     pub trackers: Vec<Tracker<GreyCrop>>,
     pub expire_every: Duration,
+    pub min_pass_chars: usize,
+    /// Passes of one plate this close in frame time are merged (zero: never).
+    pub merge_gap: Duration,
+    pub held: Vec<Vec<Held>>,
     pub input: Receiver<ReadFrame>,
     pub sink: Box<dyn PassSink>,
     pub metrics: Arc<Metrics>,
+}
+
+/// A pass held back for a while in case its vehicle's track was split in two.
+pub struct Held {
+    pass: Pass,
+    /// Frame time of the last read that looked like this pass' text.
+    refreshed: SystemTime,
 }
 
 impl Tracking {
@@ -388,12 +454,24 @@ impl Tracking {
             let wait = next_expiry.saturating_duration_since(Instant::now());
             match self.input.recv_timeout(wait) {
                 Ok(frame) => {
-                    let Some(tracker) = self.trackers.get_mut(frame.camera) else {
+                    let camera = frame.camera;
+                    let Some(tracker) = self.trackers.get_mut(camera) else {
                         continue;
                     };
+                    // A read like a held pass' text means its vehicle may still be in view
+                    // under a new track: keep holding.
+                    for h in &mut self.held[camera] {
+                        if frame
+                            .detections
+                            .iter()
+                            .any(|d| similarity(&d.read.text, &h.pass.text) >= 0.7)
+                        {
+                            h.refreshed = h.refreshed.max(frame.at);
+                        }
+                    }
                     let passes = tracker.push(frame.at, frame.detections);
-                    last[frame.camera] = Some((frame.at, Instant::now()));
-                    self.emit(frame.camera, passes);
+                    last[camera] = Some((frame.at, Instant::now()));
+                    self.emit(camera, passes, frame.at);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -410,21 +488,28 @@ impl Tracking {
                     // whenever the pipeline lags.
                     let quiet = arrived.elapsed();
                     if quiet > self.trackers[camera].config().max_gap() {
-                        let passes = self.trackers[camera].expire(at + quiet);
-                        self.emit(camera, passes);
+                        let now = at + quiet;
+                        let passes = self.trackers[camera].expire(now);
+                        self.emit(camera, passes, now);
                     }
                 }
             }
         }
         for camera in 0..self.trackers.len() {
             let passes = self.trackers[camera].flush();
-            self.emit(camera, passes);
+            self.emit(camera, passes, SystemTime::UNIX_EPOCH);
+            for h in std::mem::take(&mut self.held[camera]) {
+                self.send(camera, h.pass);
+            }
         }
         debug!("tracker stage stopped");
     }
 
-    fn emit(&mut self, camera: usize, passes: Vec<Pass>) {
-        let c = self.metrics.camera(camera);
+    /// Takes the passes the tracker ended, merges or holds them, and sends the held passes
+    /// whose time has come (`now`: the camera's frame time).
+    fn emit(&mut self, camera: usize, passes: Vec<Pass>, now: SystemTime) {
+        let metrics = self.metrics.clone();
+        let c = metrics.camera(camera);
         let tracker = &self.trackers[camera];
         let stats = tracker.stats();
         c.active_tracks
@@ -436,14 +521,108 @@ impl Tracking {
                 + stats.dropped_over_capacity,
             RELAXED,
         );
+        let hold = tracker.config().max_gap() + self.merge_gap;
         for pass in passes {
-            // Ids and counts only: plate text stays out of the logs.
-            debug!(camera = %pass.camera, track = pass.track_id, frames = pass.frames, "vehicle pass");
-            if self.sink.pass(pass) {
-                c.passes.fetch_add(1, RELAXED);
-            } else {
-                c.passes_dropped.fetch_add(1, RELAXED);
+            if self.merge_gap.is_zero() {
+                self.send(camera, pass);
+                continue;
+            }
+            let gap = self.merge_gap;
+            let earlier = self.held[camera].iter_mut().find(|h| {
+                pass.first_seen <= h.pass.last_seen + gap
+                    && h.pass.first_seen <= pass.last_seen + gap
+                    && same_plate(&h.pass.text, &pass.text)
+            });
+            match earlier {
+                Some(h) => {
+                    h.refreshed = h.refreshed.max(pass.last_seen);
+                    merge(&mut h.pass, pass);
+                    c.passes_merged.fetch_add(1, RELAXED);
+                }
+                None => {
+                    let refreshed = pass.last_seen;
+                    self.held[camera].push(Held { pass, refreshed });
+                }
             }
         }
+        let (due, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held[camera])
+            .into_iter()
+            .partition(|h| now >= h.refreshed + hold);
+        self.held[camera] = keep;
+        for h in due {
+            self.send(camera, h.pass);
+        }
     }
+
+    fn send(&mut self, camera: usize, pass: Pass) {
+        let metrics = self.metrics.clone();
+        let c = metrics.camera(camera);
+        if pass.text.chars().count() < self.min_pass_chars {
+            c.passes_short.fetch_add(1, RELAXED);
+            return;
+        }
+        // Ids and counts only: plate text stays out of the logs.
+        debug!(camera = %pass.camera, track = pass.track_id, frames = pass.frames, "vehicle pass");
+        if self.sink.pass(pass) {
+            c.passes.fetch_add(1, RELAXED);
+        } else {
+            c.passes_dropped.fetch_add(1, RELAXED);
+        }
+    }
+}
+
+/// Whether two passes' texts are one plate read twice: the same text, or one a part (at least
+/// four characters) of the other, as when a track split while the plate was partly cut off.
+/// Deliberately strict: two different vehicles with near-identical plates (a fleet) in a row
+/// must stay two passes.
+fn same_plate(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.chars().count() >= 4 && long.contains(short)
+}
+
+/// Folds `later` into `into`: the text of the better supported pass (reads × confidence), the
+/// best crop of either, the union of their times and counts.
+fn merge(into: &mut Pass, later: Pass) {
+    let support = |p: &Pass| p.reads as f32 * p.confidence;
+    let best_crop_later = later.best_crop_confidence > into.best_crop_confidence;
+    let first_seen = into.first_seen.min(later.first_seen);
+    let last_seen = into.last_seen.max(later.last_seen);
+    let frames = into.frames + later.frames;
+    let reads = into.reads + later.reads;
+    let track_id = into.track_id.min(later.track_id);
+    let (crop, crop_conf, quad, crop_at) = if best_crop_later {
+        (
+            later.best_crop.clone(),
+            later.best_crop_confidence,
+            later.best_quad,
+            later.best_crop_at,
+        )
+    } else {
+        (
+            into.best_crop.clone(),
+            into.best_crop_confidence,
+            into.best_quad,
+            into.best_crop_at,
+        )
+    };
+    let mut candidates = into.candidates.clone();
+    if support(&later) > support(into) {
+        candidates = later.candidates.clone();
+        candidates.extend(into.candidates.drain(..));
+        *into = later;
+    } else {
+        candidates.extend(later.candidates);
+    }
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|c| seen.insert(c.text.clone()));
+    into.candidates = candidates;
+    into.first_seen = first_seen;
+    into.last_seen = last_seen;
+    into.frames = frames;
+    into.reads = reads;
+    into.track_id = track_id;
+    into.best_crop = crop;
+    into.best_crop_confidence = crop_conf;
+    into.best_quad = quad;
+    into.best_crop_at = crop_at;
 }
