@@ -109,16 +109,19 @@ impl DetectorModel {
         if self.format != FORMAT {
             return bad(format!("format {:?}, expected {FORMAT:?}", self.format));
         }
-        if !(self.input.divide.is_finite() && self.input.divide != 0.0)
-            || !self.input.subtract.is_finite()
+        if !(self.input.divide.is_finite()
+            && self.input.divide != 0.0
+            && self.input.subtract.is_finite())
         {
             return bad("input normalisation must be finite with a non-zero divisor".into());
         }
         if self.levels.is_empty() || self.levels.iter().any(|&l| !(1..=8).contains(&l)) {
             return bad("levels must be between 1 and 8".into());
         }
-        if !(self.box_scale.is_finite() && self.box_scale > 0.0)
-            || !(self.min_height >= 0.0 && self.min_height <= self.max_height)
+        if !(self.box_scale.is_finite()
+            && self.box_scale > 0.0
+            && self.min_height >= 0.0
+            && self.min_height <= self.max_height)
         {
             return bad("box_scale must be positive and min_height ≤ max_height".into());
         }

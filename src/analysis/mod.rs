@@ -79,11 +79,14 @@ pub enum AnalysisError {
     },
 }
 
+/// The plate kernels and the OCR engine an analysis runs on.
+pub type Engines = (Box<dyn Localizer>, Box<dyn Recognizer>);
+
 /// Opens the kernels backend the config asks for and the OCR model `ocr` names.
 pub fn open_engines(
     config: &AnalysisConfig,
     ocr: &custos_ocr::OcrConfig,
-) -> Result<(Box<dyn Localizer>, Box<dyn Recognizer>), AnalysisError> {
+) -> Result<Engines, AnalysisError> {
     let params = custos_kernels::DetectParams {
         threshold: config.detect_threshold,
         max_candidates: config.max_candidates,

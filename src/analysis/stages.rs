@@ -478,8 +478,8 @@ impl Tracking {
             }
             if Instant::now() >= next_expiry {
                 next_expiry = Instant::now() + self.expire_every;
-                for camera in 0..self.trackers.len() {
-                    let Some((at, arrived)) = last[camera] else {
+                for (camera, seen) in last.iter().enumerate() {
+                    let Some((at, arrived)) = *seen else {
                         continue;
                     };
                     // Only cameras that went quiet: a camera still sending frames has its
@@ -608,7 +608,7 @@ fn merge(into: &mut Pass, later: Pass) {
     let mut candidates = into.candidates.clone();
     if support(&later) > support(into) {
         candidates = later.candidates.clone();
-        candidates.extend(into.candidates.drain(..));
+        candidates.append(&mut into.candidates);
         *into = later;
     } else {
         candidates.extend(later.candidates);
@@ -625,4 +625,103 @@ fn merge(into: &mut Pass, later: Pass) {
     into.best_crop_confidence = crop_conf;
     into.best_quad = quad;
     into.best_crop_at = crop_at;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_core::CharRead;
+    use custos_track::TextCandidate;
+
+    fn read(text: &str, confidence: f32) -> PlateText {
+        PlateText::from_chars(
+            text.chars()
+                .map(|ch| CharRead {
+                    ch,
+                    confidence,
+                    alternatives: Vec::new(),
+                })
+                .collect(),
+        )
+    }
+
+    fn crop(v: u8) -> GreyCrop {
+        GreyCrop {
+            width: 2,
+            height: 1,
+            pixels: vec![v, v].into(),
+        }
+    }
+
+    fn det(x: f32, w: f32, text: &str, confidence: f32) -> Detection<GreyCrop> {
+        Detection {
+            candidate: Candidate::from_rect(x, 100.0, w, 30.0, 0.5),
+            read: read(text, confidence),
+            crop: crop(0),
+        }
+    }
+
+    #[test]
+    fn one_detection_per_plate_in_a_frame() {
+        let kept = one_per_plate(vec![
+            // A partial box inside the plate's box, read less surely: dropped.
+            det(130.0, 60.0, "C1234", 0.8),
+            det(100.0, 120.0, "ABC1234", 0.95),
+            // Touching and reading alike: the same plate.
+            det(210.0, 120.0, "ABC1284", 0.7),
+            // A different plate elsewhere, and one that touches but reads otherwise: kept.
+            det(400.0, 120.0, "XYZ9876", 0.9),
+            det(515.0, 120.0, "QQ55", 0.6),
+        ]);
+        let texts: Vec<&str> = kept.iter().map(|d| d.read.text.as_str()).collect();
+        assert_eq!(texts, ["ABC1234", "XYZ9876", "QQ55"]);
+    }
+
+    fn pass(text: &str, from_ms: u64, to_ms: u64, reads: u32, crop_conf: f32) -> Pass {
+        let t = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms);
+        Pass {
+            camera: CameraId::new("cam0").unwrap(),
+            track_id: from_ms,
+            text: text.into(),
+            char_confidences: vec![0.9; text.len()],
+            confidence: 0.8,
+            candidates: vec![TextCandidate {
+                text: text.into(),
+                score: 0.8,
+                fits_format: None,
+            }],
+            fits_format: None,
+            prior_applied: false,
+            best_crop: crop(reads as u8),
+            best_crop_confidence: crop_conf,
+            best_quad: [[0.0; 2]; 4],
+            best_crop_at: t(from_ms),
+            first_seen: t(from_ms),
+            last_seen: t(to_ms),
+            frames: reads,
+            reads,
+        }
+    }
+
+    #[test]
+    fn split_passes_of_one_plate_merge_and_fleets_do_not() {
+        assert!(same_plate("TNG1956", "NG1956"));
+        assert!(same_plate("ABC1234", "ABC1234"));
+        assert!(
+            !same_plate("ABC1234", "ABC1235"),
+            "consecutive fleet plates"
+        );
+        assert!(!same_plate("ABC1234", "234"), "too short to tell");
+
+        let mut a = pass("NG1956", 0, 1400, 3, 0.9);
+        merge(&mut a, pass("TNG1956", 2900, 4000, 8, 0.7));
+        assert_eq!(a.text, "TNG1956", "the better supported text wins");
+        assert_eq!(a.frames, 11);
+        assert_eq!(a.track_id, 0);
+        assert_eq!(a.first_seen, pass("", 0, 0, 0, 0.0).first_seen);
+        assert_eq!(a.last_seen, pass("", 4000, 4000, 0, 0.0).first_seen);
+        assert_eq!(a.best_crop, crop(3), "the sharper crop is kept");
+        let texts: Vec<&str> = a.candidates.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["TNG1956", "NG1956"]);
+    }
 }

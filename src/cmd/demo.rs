@@ -72,24 +72,40 @@ pub fn run(args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut earlier = m;
     let mut last_summary = Instant::now();
+    let mut summary = |out: &mut std::io::StdoutLock<'_>| {
+        let now = analysis.metrics();
+        let status = ingest.status();
+        let _ = write!(out, "{}", crate::status_table::render(&status));
+        let rates = now.rates(&earlier);
+        let (frames_per_call, crops_per_batch) = now.mean_batches();
+        for (r, c) in rates.iter().zip(&now.cameras) {
+            let _ = writeln!(
+                out,
+                "{:<12} analysing {:>4.1} fps, {} passes",
+                r.camera.as_str(),
+                r.fps_analysed,
+                c.passes
+            );
+        }
+        let _ = writeln!(
+            out,
+            "kernels {:.1} frames/call, OCR {:.1} crops/batch, {:.0} ms/batch\n",
+            frames_per_call,
+            crops_per_batch,
+            now.ocr_time.mean_s().unwrap_or(0.0) * 1e3
+        );
+        earlier = now;
+    };
     super::run_until_stopped(&stop, args.duration, Duration::from_millis(200), || {
         for pass in passes.try_iter() {
             let _ = writeln!(out, "{}", pass_line(&pass));
         }
         if last_summary.elapsed() >= Duration::from_secs(10) {
             last_summary = Instant::now();
-            let now = analysis.metrics();
-            let status = ingest.status();
-            for (r, s) in now.rates(&earlier).iter().zip(&status) {
-                let _ = writeln!(
-                    out,
-                    "  {:<6} {:>5.1} fps decoded, {:>4.1} analysed, {} dropped, {:?}",
-                    r.camera, s.fps, r.fps_analysed, s.frames_dropped, s.state
-                );
-            }
-            earlier = now;
+            summary(&mut out);
         }
     });
+    summary(&mut out);
     ingest.stop();
     let end = analysis.stop();
     for pass in passes.try_iter() {
@@ -106,8 +122,8 @@ pub fn run(args: Args) -> Result<()> {
 
 fn pass_line(p: &Pass) -> String {
     format!(
-        "{:<6} {:<10} {:>4.0} %  ({} frames, {:.1} s)",
-        p.camera,
+        "{:<12} {:<10} {:>4.0} %  ({} frames, {:.1} s)",
+        p.camera.as_str(),
         p.text,
         p.confidence * 100.0,
         p.frames,

@@ -62,7 +62,7 @@ fn main() -> Result<()> {
         let mut passes = Vec::new();
         for frame in 0..last + TAIL {
             passes.extend(scene.render_next(&mut i420));
-            if (WARM_UP..last).contains(&frame) && (frame - WARM_UP) % STRIDE == 0 {
+            if (WARM_UP..last).contains(&frame) && (frame - WARM_UP).is_multiple_of(STRIDE) {
                 index_of.insert(frame, kept);
                 frames.extend_from_slice(&i420[..w * h]);
                 kept += 1;
