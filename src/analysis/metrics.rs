@@ -72,6 +72,21 @@ impl HistogramSnapshot {
         Some(f64::INFINITY)
     }
 
+    /// The observations made after `earlier` (a snapshot of the same histogram).
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.saturating_sub(earlier.counts.get(i).copied().unwrap_or(0)))
+            .collect();
+        HistogramSnapshot {
+            count: counts.iter().sum(),
+            sum_s: (self.sum_s - earlier.sum_s).max(0.0),
+            counts,
+        }
+    }
+
     pub fn mean_s(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum_s / self.count as f64)
     }
@@ -113,7 +128,7 @@ pub struct Metrics {
     pub ocr_errors: AtomicU64,
     pub ocr_crops_dropped: AtomicU64,
     pub ocr_time: Histogram,
-    /// From a frame's arrival at the analysis to its crops read.
+    /// From a frame's receipt by the ingest to its crops read (frames with candidates).
     pub frame_to_read: Histogram,
 }
 
@@ -505,7 +520,7 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
         ),
         (
             "custos_frame_to_read_seconds",
-            "From a frame entering analysis to its crops read.",
+            "From a frame's receipt by the ingest to its plate crops read.",
             &m.frame_to_read,
         ),
     ] {

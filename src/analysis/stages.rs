@@ -23,7 +23,8 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 pub struct Localized {
     camera: usize,
     at: SystemTime,
-    arrived: Instant,
+    /// When the ingest received the frame (wall clock), for the frame→read latency.
+    received: SystemTime,
     found: Vec<(Candidate, GreyCrop)>,
 }
 
@@ -99,11 +100,11 @@ impl Kernels {
     fn process(&mut self, frames: &[(usize, Instant, Frame)], buffer: &mut [f32]) -> bool {
         let mut views = Vec::with_capacity(frames.len());
         let mut kept = Vec::with_capacity(frames.len());
-        for (camera, arrived, frame) in frames {
+        for (camera, _, frame) in frames {
             match LumaView::from_frame(frame) {
                 Ok(v) => {
                     views.push(v);
-                    kept.push((*camera, *arrived, frame.best_time()));
+                    kept.push((*camera, frame.received_at, frame.best_time()));
                 }
                 Err(e) => {
                     self.metrics
@@ -162,14 +163,14 @@ impl Kernels {
                 ));
             }
         }
-        for ((camera, arrived, at), found) in kept.into_iter().zip(found) {
+        for ((camera, received, at), found) in kept.into_iter().zip(found) {
             let c = self.metrics.camera(camera);
             c.frames_analysed.fetch_add(1, RELAXED);
             c.candidates.fetch_add(found.len() as u64, RELAXED);
             let frame = Localized {
                 camera,
                 at,
-                arrived,
+                received,
                 found,
             };
             if self.output.send(frame).is_err() {
@@ -338,11 +339,15 @@ impl Ocr {
         let Localized {
             camera,
             at,
-            arrived,
+            received,
             found,
         } = p.frame;
         if !found.is_empty() {
-            self.metrics.frame_to_read.observe(arrived.elapsed());
+            // From the ingest's receipt: queue waits, kernels and OCR (not the voting window).
+            let latency = SystemTime::now()
+                .duration_since(received)
+                .unwrap_or_default();
+            self.metrics.frame_to_read.observe(latency);
         }
         if let Some(tap) = &self.tap {
             let reads = found
