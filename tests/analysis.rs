@@ -23,8 +23,21 @@ fn ocr_config() -> custos_ocr::OcrConfig {
 fn native_config() -> AnalysisConfig {
     AnalysisConfig {
         backend: Backend::Native,
+        detect_threshold: env_f64("CUSTOS_E2E_THRESHOLD", 0.3) as f32,
+        crop_margin: env_f64("CUSTOS_E2E_MARGIN", 0.05) as f32,
+        tracker: custos_track::TrackerConfig {
+            min_confidence: env_f64("CUSTOS_E2E_MIN_CONF", 0.1) as f32,
+            ..Default::default()
+        },
         ..AnalysisConfig::default()
     }
+}
+
+/// The tests of this file each load the CPU fully: run them one at a time, or the accuracy
+/// test would measure the other test's load.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn env_f64(name: &str, default: f64) -> f64 {
@@ -98,6 +111,7 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 /// OCR or the tracker lost it.
 #[test]
 fn four_cameras_one_exact_read_per_vehicle_pass() {
+    let _serial = one_at_a_time();
     let seconds = env_f64("CUSTOS_E2E_SECONDS", 25.0);
     let analysis_fps = env_f64("CUSTOS_E2E_FPS", 8.0);
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +207,9 @@ fn four_cameras_one_exact_read_per_vehicle_pass() {
     );
     assert!(metrics.kernel_errors == 0 && metrics.ocr_errors == 0);
     let share = report.exact as f64 / truth.len() as f64;
-    let floor = env_f64("CUSTOS_E2E_FLOOR", 0.0);
+    // Measured 93–97 % (25 s and 60 s runs, 2 cores shared with two training runs); the
+    // detector is being retrained, so the floor leaves room for a few more misses.
+    let floor = env_f64("CUSTOS_E2E_FLOOR", 0.85);
     assert!(
         share >= floor,
         "exact-read share {share:.3} below the floor {floor}"
@@ -381,12 +397,30 @@ fn compare(truth: &[Truth], passes: &[Pass], taps: &[FrameReads]) -> Report {
             "tracker"
         };
         let got: Vec<&str> = matched.iter().map(|&i| passes[i].text.as_str()).collect();
+        let around: Vec<String> = passes
+            .iter()
+            .filter(|p| {
+                p.camera.as_str() == t.camera
+                    && ms(p.first_seen) - r.offset_ms <= t.end_ms + 3000.0
+                    && ms(p.last_seen) - r.offset_ms >= t.start_ms - 3000.0
+            })
+            .map(|p| {
+                format!(
+                    "{} [{:.0}..{:.0}] {}f",
+                    p.text,
+                    ms(p.first_seen) - r.offset_ms - t.start_ms,
+                    ms(p.last_seen) - r.offset_ms - t.start_ms,
+                    p.frames
+                )
+            })
+            .collect();
         r.misses.push(format!(
-            "{} {} ({} truth frames, max width {} px): {reason}: {} frames analysed, {} detected, {} read exactly; reads {:?}; passes {:?}",
+            "{} {} ({} truth frames, max width {} px, [0..{:.0}]): {reason}: {} frames analysed, {} detected, {} read exactly; reads {:?}; passes {:?}; passes around {around:?}",
             t.camera,
             t.plate,
             t.frames,
             t.max_width,
+            t.end_ms - t.start_ms,
             frames.len(),
             detected,
             read_exact,
@@ -411,6 +445,7 @@ fn compare(truth: &[Truth], passes: &[Pass], taps: &[FrameReads]) -> Report {
 /// cameras' rate.
 #[test]
 fn a_full_frame_queue_drops_and_counts_without_blocking_decoding() {
+    let _serial = one_at_a_time();
     let cam = TestCam::start(4, free_port());
     let cameras: Vec<_> = cam
         .urls

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use custos_core::{CameraId, Candidate, Frame, PlateText};
 use custos_kernels::{CropSpec, Localizer, LumaView};
 use custos_ocr::{BatchPolicy, Batcher, GrayCrop, Recognizer};
-use custos_track::{Detection, Tracker, similarity};
+use custos_track::{Detection, Tracker, levenshtein, similarity};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
@@ -51,7 +51,7 @@ impl Kernels {
     pub fn run(mut self) {
         // One crop buffer for the whole run, room for every candidate of a full batch.
         let mut buffer = vec![0f32; self.batch * self.max_candidates * self.spec.floats_per_crop()];
-        let mut frames: Vec<(usize, Instant, Frame)> = Vec::with_capacity(self.batch);
+        let mut frames: Vec<(usize, Frame)> = Vec::with_capacity(self.batch);
         loop {
             // After stop: take what is queued without waiting, then end.
             let stopping = self.stop.load(RELAXED);
@@ -84,11 +84,11 @@ impl Kernels {
         debug!("kernels stage stopped");
     }
 
-    fn admit(&self, frame: Frame, frames: &mut Vec<(usize, Instant, Frame)>) {
+    fn admit(&self, frame: Frame, frames: &mut Vec<(usize, Frame)>) {
         match self.cameras.iter().position(|c| *c == frame.camera) {
             Some(i) => {
                 self.metrics.camera(i).frames_in.fetch_add(1, RELAXED);
-                frames.push((i, Instant::now(), frame));
+                frames.push((i, frame));
             }
             None => {
                 self.metrics.frames_unknown_camera.fetch_add(1, RELAXED);
@@ -97,10 +97,10 @@ impl Kernels {
     }
 
     /// Localises and crops one batch and sends each frame on. False when the OCR stage is gone.
-    fn process(&mut self, frames: &[(usize, Instant, Frame)], buffer: &mut [f32]) -> bool {
+    fn process(&mut self, frames: &[(usize, Frame)], buffer: &mut [f32]) -> bool {
         let mut views = Vec::with_capacity(frames.len());
         let mut kept = Vec::with_capacity(frames.len());
-        for (camera, _, frame) in frames {
+        for (camera, frame) in frames {
             match LumaView::from_frame(frame) {
                 Ok(v) => {
                     views.push(v);
@@ -576,19 +576,31 @@ impl Tracking {
     }
 }
 
-/// Whether two passes' texts are one plate read twice: the same text, or one a part (at least
-/// four characters) of the other, as when a track split while the plate was partly cut off.
-/// Deliberately strict: two different vehicles with near-identical plates (a fleet) in a row
-/// must stay two passes.
+/// Whether two passes' texts are one plate read twice: the same text, one a part (at least
+/// four characters) of the other, as when a track split while the plate was partly cut off, or
+/// one the other with a single character dropped (at least five left: "GG1310" for "GGJ1310").
+/// Deliberately strict otherwise: two vehicles with plates one substitution apart (a fleet,
+/// "ABC1234" and "ABC1235") in a row must stay two passes.
 fn same_plate(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.chars().count() >= 4 && long.contains(short)
+    let (ns, nl) = (short.chars().count(), long.chars().count());
+    (ns >= 4 && long.contains(short)) || (ns >= 5 && nl == ns + 1 && levenshtein(short, long) == 1)
 }
 
-/// Folds `later` into `into`: the text of the better supported pass (reads × confidence), the
-/// best crop of either, the union of their times and counts.
+/// Folds `later` into `into`: the text of the more complete pass — the longer one, since the
+/// shorter is the same plate with characters cut off — unless the longer is barely supported
+/// (reads × confidence under a quarter of the other's); the best crop of either; the union of
+/// their times and counts.
 fn merge(into: &mut Pass, later: Pass) {
     let support = |p: &Pass| p.reads as f32 * p.confidence;
+    let (len_into, len_later) = (into.text.chars().count(), later.text.chars().count());
+    let later_wins = if len_later == len_into {
+        support(&later) > support(into)
+    } else if len_later > len_into {
+        support(&later) >= 0.25 * support(into)
+    } else {
+        support(into) < 0.25 * support(&later)
+    };
     let best_crop_later = later.best_crop_confidence > into.best_crop_confidence;
     let first_seen = into.first_seen.min(later.first_seen);
     let last_seen = into.last_seen.max(later.last_seen);
@@ -611,7 +623,7 @@ fn merge(into: &mut Pass, later: Pass) {
         )
     };
     let mut candidates = into.candidates.clone();
-    if support(&later) > support(into) {
+    if later_wins {
         candidates = later.candidates.clone();
         candidates.append(&mut into.candidates);
         *into = later;
@@ -717,15 +729,22 @@ mod tests {
             "consecutive fleet plates"
         );
         assert!(!same_plate("ABC1234", "234"), "too short to tell");
+        assert!(same_plate("GGJ1310", "GG1310"), "one character dropped");
+        assert!(!same_plate("GGJ1310", "GG131"), "two dropped");
+        assert!(!same_plate("AB1", "AB12"), "too short to tell");
+        assert!(!same_plate("AB12X", "AB123"), "a substitution");
 
-        let mut a = pass("NG1956", 0, 1400, 3, 0.9);
-        merge(&mut a, pass("TNG1956", 2900, 4000, 8, 0.7));
-        assert_eq!(a.text, "TNG1956", "the better supported text wins");
+        let mut a = pass("NG1956", 0, 1400, 8, 0.9);
+        merge(&mut a, pass("TNG1956", 2900, 4000, 3, 0.7));
+        assert_eq!(a.text, "TNG1956", "the more complete text wins");
         assert_eq!(a.frames, 11);
         assert_eq!(a.track_id, 0);
         assert_eq!(a.first_seen, pass("", 0, 0, 0, 0.0).first_seen);
         assert_eq!(a.last_seen, pass("", 4000, 4000, 0, 0.0).first_seen);
-        assert_eq!(a.best_crop, crop(3), "the sharper crop is kept");
+        assert_eq!(a.best_crop, crop(8), "the sharper crop is kept");
+        let mut b = pass("ABC1234", 0, 1400, 1, 0.5);
+        merge(&mut b, pass("ABC123", 1500, 4000, 9, 0.9));
+        assert_eq!(b.text, "ABC123", "…unless it is barely supported");
         let texts: Vec<&str> = a.candidates.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["TNG1956", "NG1956"]);
     }
