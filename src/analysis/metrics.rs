@@ -99,6 +99,7 @@ pub struct CameraCounters {
     pub frames_analysed: AtomicU64,
     pub frames_failed: AtomicU64,
     pub candidates: AtomicU64,
+    pub candidates_outside_roi: AtomicU64,
     pub reads: AtomicU64,
     pub passes: AtomicU64,
     pub passes_dropped: AtomicU64,
@@ -174,6 +175,7 @@ impl Metrics {
                     frames_analysed: c.frames_analysed.load(RELAXED),
                     frames_failed: c.frames_failed.load(RELAXED),
                     candidates: c.candidates.load(RELAXED),
+                    candidates_outside_roi: c.candidates_outside_roi.load(RELAXED),
                     reads: c.reads.load(RELAXED),
                     passes: c.passes.load(RELAXED),
                     passes_dropped: c.passes_dropped.load(RELAXED),
@@ -219,6 +221,8 @@ pub struct CameraSnapshot {
     /// Frames the kernels could not process (bad plane, backend error).
     pub frames_failed: u64,
     pub candidates: u64,
+    /// Candidates ignored because their centre lies outside the camera's region of interest.
+    pub candidates_outside_roi: u64,
     /// Candidates the OCR read some text in.
     pub reads: u64,
     /// Vehicle passes handed to the sink.
@@ -376,7 +380,7 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
         );
     }
     type CamField = fn(&CameraSnapshot) -> u64;
-    let camera_families: [(&str, &str, &str, CamField); 11] = [
+    let camera_families: [(&str, &str, &str, CamField); 12] = [
         (
             "custos_frames_in_total",
             "counter",
@@ -400,6 +404,12 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
             "counter",
             "Plate candidates found.",
             |c| c.candidates,
+        ),
+        (
+            "custos_candidates_outside_roi_total",
+            "counter",
+            "Candidates outside the camera's region of interest, not read.",
+            |c| c.candidates_outside_roi,
         ),
         (
             "custos_reads_total",

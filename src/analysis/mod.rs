@@ -39,6 +39,30 @@ pub struct GreyCrop {
     pub pixels: Arc<[u8]>,
 }
 
+/// A camera as the analysis sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysedCamera {
+    pub id: CameraId,
+    /// Region of interest: a polygon in frame pixels. Plate candidates whose centre lies
+    /// outside are not read (they cost no OCR and make no passes).
+    pub roi: Option<Vec<[f64; 2]>>,
+}
+
+impl From<&custos_pipeline::CameraSettings> for AnalysedCamera {
+    fn from(s: &custos_pipeline::CameraSettings) -> Self {
+        Self {
+            id: s.id.clone(),
+            roi: s.roi.clone(),
+        }
+    }
+}
+
+impl From<CameraId> for AnalysedCamera {
+    fn from(id: CameraId) -> Self {
+        Self { id, roi: None }
+    }
+}
+
 /// One vehicle pass with its best crop.
 pub type Pass = VehiclePass<GreyCrop>;
 
@@ -130,7 +154,7 @@ impl Analysis {
     /// Starts the stages for `cameras` (frames from other cameras are counted and ignored).
     /// Feed it through [`Analysis::frames`] (give that sender to `Ingest::start`).
     pub fn start(
-        cameras: &[CameraId],
+        cameras: &[AnalysedCamera],
         config: &AnalysisConfig,
         localizer: Box<dyn Localizer>,
         recognizer: Box<dyn Recognizer>,
@@ -142,13 +166,16 @@ impl Analysis {
     /// As [`Analysis::start`], also sending every analysed frame's reads to `tap` (a full tap
     /// loses them: it never slows the analysis).
     pub fn start_with_tap(
-        cameras: &[CameraId],
+        cameras: &[AnalysedCamera],
         config: &AnalysisConfig,
         localizer: Box<dyn Localizer>,
         recognizer: Box<dyn Recognizer>,
         sink: impl PassSink,
         tap: Option<Sender<FrameReads>>,
     ) -> Result<Self, AnalysisError> {
+        let rois: Vec<Option<Vec<[f64; 2]>>> = cameras.iter().map(|c| c.roi.clone()).collect();
+        let cameras: Vec<CameraId> = cameras.iter().map(|c| c.id.clone()).collect();
+        let cameras = &cameras[..];
         let ids: Vec<&str> = cameras.iter().map(CameraId::as_str).collect();
         config.validate(&ids)?;
         for (i, id) in ids.iter().enumerate() {
@@ -202,6 +229,7 @@ impl Analysis {
 
         let kernels = stages::Kernels {
             cameras: cameras.to_vec(),
+            rois,
             localizer,
             spec,
             batch: config.kernel_batch,

@@ -37,6 +37,8 @@ pub struct ReadFrame {
 
 pub struct Kernels {
     pub cameras: Vec<CameraId>,
+    /// Each camera's region of interest, if any.
+    pub rois: Vec<Option<Vec<[f64; 2]>>>,
     pub localizer: Box<dyn Localizer>,
     pub spec: CropSpec,
     pub batch: usize,
@@ -145,6 +147,20 @@ impl Kernels {
         let per = self.spec.floats_per_crop();
         let mut found: Vec<Vec<(Candidate, GreyCrop)>> = vec![Vec::new(); kept.len()];
         for job in &out.crops {
+            let Some((camera, _, _)) = kept.get(job.frame) else {
+                continue;
+            };
+            if let Some(Some(roi)) = self.rois.get(*camera) {
+                let b = job.candidate.bbox();
+                let centre = [f64::from(b[0] + b[2]) * 0.5, f64::from(b[1] + b[3]) * 0.5];
+                if !inside(roi, centre) {
+                    self.metrics
+                        .camera(*camera)
+                        .candidates_outside_roi
+                        .fetch_add(1, RELAXED);
+                    continue;
+                }
+            }
             let floats = &buffer[job.slot * per..(job.slot + 1) * per];
             // Values are already 0–255 (see the spec); round back to bytes once, here, so the
             // OCR and the pass's best crop share one copy.
@@ -179,6 +195,22 @@ impl Kernels {
         }
         true
     }
+}
+
+/// Whether `p` lies inside `polygon` (even-odd rule; points on an edge may go either way).
+fn inside(polygon: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut inside = false;
+    let mut j = polygon.len().wrapping_sub(1);
+    for (i, a) in polygon.iter().enumerate() {
+        let b = polygon[j];
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
 }
 
 /// A frame waiting for its crops to be read.
@@ -676,6 +708,17 @@ mod tests {
             read: read(text, confidence),
             crop: crop(0),
         }
+    }
+
+    #[test]
+    fn region_of_interest() {
+        let lower_half = [[0.0, 360.0], [1280.0, 360.0], [1280.0, 720.0], [0.0, 720.0]];
+        assert!(inside(&lower_half, [640.0, 500.0]));
+        assert!(!inside(&lower_half, [640.0, 200.0]));
+        assert!(!inside(&lower_half, [1300.0, 500.0]));
+        let triangle = [[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]];
+        assert!(inside(&triangle, [20.0, 20.0]));
+        assert!(!inside(&triangle, [80.0, 80.0]));
     }
 
     #[test]

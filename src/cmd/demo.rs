@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use custos::analysis::{self, Analysis, AnalysisConfig, Pass};
+use custos::analysis::{self, AnalysedCamera, Analysis, AnalysisConfig, Pass};
 use custos_core::CameraId;
 use custos_pipeline::config::parse_rtsp_url;
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec};
@@ -48,21 +48,21 @@ pub fn run(args: Args) -> Result<()> {
             Ok(CameraSettings::with_defaults(id, url))
         })
         .collect::<Result<Vec<_>>>()?;
-    let ids: Vec<CameraId> = cameras.iter().map(|c| c.id.clone()).collect();
+    let analysed: Vec<AnalysedCamera> = cameras.iter().map(AnalysedCamera::from).collect();
 
     let config = AnalysisConfig::default();
     let (localizer, recognizer) =
         analysis::open_engines(&config, &custos_ocr::OcrConfig::default())
             .context("cannot start the analysis")?;
     let (passes_tx, passes) = crossbeam_channel::bounded::<Pass>(config.pass_queue);
-    let analysis = Analysis::start(&ids, &config, localizer, recognizer, passes_tx)
+    let analysis = Analysis::start(&analysed, &config, localizer, recognizer, passes_tx)
         .context("cannot start the analysis")?;
     let ingest = Ingest::start(cameras, analysis.frames()).context("cannot start the ingest")?;
     let m = analysis.metrics();
     eprintln!(
         "custos demo: {} test cameras on rtsp://127.0.0.1:{}/cam0…; plates by {} and OCR on {}; \
          Ctrl-C stops",
-        ids.len(),
+        analysed.len(),
         server.port(),
         m.backend,
         m.provider

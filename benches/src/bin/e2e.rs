@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::{Parser, ValueEnum};
-use custos::analysis::{self, Analysis, AnalysisConfig, Backend, MetricsSnapshot, Pass};
+use custos::analysis::{
+    self, AnalysedCamera, Analysis, AnalysisConfig, Backend, MetricsSnapshot, Pass,
+};
 use custos_core::CameraId;
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec, encode_clip};
 use custos_pipeline::{CameraSettings, CameraState, CameraStatus, Ingest};
@@ -226,7 +228,7 @@ fn run_step(args: &Args, urls: &[String]) -> Result<Step> {
             Ok(c)
         })
         .collect::<Result<_>>()?;
-    let ids: Vec<CameraId> = cameras.iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<AnalysedCamera> = cameras.iter().map(AnalysedCamera::from).collect();
     let config = AnalysisConfig {
         backend: match args.backend {
             BackendArg::Auto => Backend::Auto,
