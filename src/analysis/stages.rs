@@ -791,4 +791,124 @@ mod tests {
         let texts: Vec<&str> = a.candidates.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["TNG1956", "NG1956"]);
     }
+
+    /// Runs the tracker stage on `frames` (time ms, detections) and returns what reached the
+    /// sink.
+    fn track(merge_gap: Duration, frames: Vec<(u64, Vec<Detection<GreyCrop>>)>) -> Vec<Pass> {
+        let (before, after) = track_split(merge_gap, frames);
+        before.into_iter().chain(after).collect()
+    }
+
+    /// As `track`, telling the passes sent while frames still came from those sent when the
+    /// stage stopped.
+    fn track_split(
+        merge_gap: Duration,
+        frames: Vec<(u64, Vec<Detection<GreyCrop>>)>,
+    ) -> (Vec<Pass>, Vec<Pass>) {
+        let camera = CameraId::new("cam0").unwrap();
+        let tracker = Tracker::new(
+            camera.clone(),
+            custos_track::TrackerConfig::default(),
+            custos_track::FormatPriors::default(),
+        )
+        .unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1000);
+        let (pass_tx, pass_rx) = crossbeam_channel::bounded::<Pass>(100);
+        let stage = Tracking {
+            trackers: vec![tracker],
+            expire_every: Duration::from_millis(50),
+            min_pass_chars: 4,
+            merge_gap,
+            held: vec![Vec::new()],
+            input: rx,
+            sink: Box::new(pass_tx),
+            metrics: Arc::new(Metrics::new(vec![camera], "test".into(), "test".into())),
+        };
+        let t = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms);
+        let handle = std::thread::spawn(move || stage.run());
+        for (ms, detections) in frames {
+            tx.send(ReadFrame {
+                camera: 0,
+                at: t(ms),
+                detections,
+            })
+            .unwrap();
+        }
+        let mut before = Vec::new();
+        while let Ok(p) = pass_rx.recv_timeout(Duration::from_millis(500)) {
+            before.push(p);
+        }
+        drop(tx);
+        handle.join().unwrap();
+        (before, pass_rx.try_iter().collect())
+    }
+
+    /// A plate read in full, then lost for longer than the tracker's gap (its track ends), then
+    /// read with its first character cut off: one vehicle.
+    fn split_plate() -> Vec<(u64, Vec<Detection<GreyCrop>>)> {
+        let mut frames = Vec::new();
+        for i in 0..5u64 {
+            frames.push((
+                i * 125,
+                vec![det(100.0 + 10.0 * i as f32, 120.0, "TNG1956", 0.9)],
+            ));
+        }
+        for i in 5..17u64 {
+            frames.push((i * 125, Vec::new()));
+        }
+        for i in 17..22u64 {
+            frames.push((
+                i * 125,
+                vec![det(300.0 + 10.0 * i as f32, 110.0, "NG1956", 0.95)],
+            ));
+        }
+        // Frames keep coming, empty, for 5 s of frame time: every hold runs out.
+        for i in 22..62u64 {
+            frames.push((i * 125, Vec::new()));
+        }
+        frames
+    }
+
+    #[test]
+    fn the_tracker_stage_merges_a_split_track_into_one_pass() {
+        let passes = track(Duration::from_secs(2), split_plate());
+        let texts: Vec<&str> = passes.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["TNG1956"]);
+        assert_eq!(passes[0].frames, 10);
+
+        // Without merging the vehicle is reported twice: what the merge is for.
+        let passes = track(Duration::ZERO, split_plate());
+        let texts: Vec<&str> = passes.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["TNG1956", "NG1956"]);
+    }
+
+    #[test]
+    fn the_tracker_stage_holds_passes_only_while_needed_and_flushes_at_the_end() {
+        // One plate, then empty frames for 5 s of frame time: released before the end…
+        let mut frames: Vec<_> = (0..5u64)
+            .map(|i| {
+                (
+                    i * 125,
+                    vec![det(100.0 + 10.0 * i as f32, 120.0, "ABC1234", 0.9)],
+                )
+            })
+            .collect();
+        frames.extend((5..45u64).map(|i| (i * 125, Vec::new())));
+        let (before, after) = track_split(Duration::from_secs(2), frames.clone());
+        assert_eq!((before.len(), after.len()), (1, 0));
+        // Held for the tracker's gap and the merge gap after its last read, not longer.
+        frames.truncate(5 + 20);
+        let (before, after) = track_split(Duration::from_secs(2), frames);
+        assert_eq!((before.len(), after.len()), (0, 1));
+        // …and a plate still in view when the stage stops is flushed, not lost.
+        let frames: Vec<_> = (0..5u64)
+            .map(|i| {
+                (
+                    i * 125,
+                    vec![det(100.0 + 10.0 * i as f32, 120.0, "ABC1234", 0.9)],
+                )
+            })
+            .collect();
+        assert_eq!(track(Duration::from_secs(2), frames).len(), 1);
+    }
 }
