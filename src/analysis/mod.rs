@@ -135,7 +135,9 @@ pub struct FrameReads {
 
 /// A running analysis. Dropping it stops it as [`Analysis::stop`] does.
 pub struct Analysis {
-    frames: Option<Sender<Frame>>,
+    /// Kept to hand out; the kernels stage ends on the stop flag, not on disconnection (the
+    /// ingest holds senders too).
+    frames: Sender<Frame>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
@@ -264,7 +266,7 @@ impl Analysis {
             metrics: metrics.clone(),
         };
         let mut analysis = Self {
-            frames: Some(frames_tx),
+            frames: frames_tx,
             stop,
             threads: Vec::new(),
             metrics,
@@ -298,12 +300,7 @@ impl Analysis {
     /// The frame queue's sending end, for `Ingest::start` (which never blocks on it: a full
     /// queue drops the frame and counts it against the camera).
     pub fn frames(&self) -> Sender<Frame> {
-        match &self.frames {
-            Some(tx) => tx.clone(),
-            // Only after stop, which consumes self: unreachable, but a closed channel is the
-            // honest answer.
-            None => crossbeam_channel::bounded(0).0,
-        }
+        self.frames.clone()
     }
 
     pub fn metrics(&self) -> MetricsSnapshot {
@@ -324,7 +321,6 @@ impl Analysis {
     }
 
     fn shutdown(&mut self) {
-        self.frames = None;
         self.stop.store(true, Ordering::Relaxed);
         // Kernels first (it drains its queue), then OCR, then the tracker: each ends when the
         // stage before it has dropped its sending end.
