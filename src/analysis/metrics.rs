@@ -11,9 +11,11 @@ use serde::Serialize;
 
 const RELAXED: Ordering = Ordering::Relaxed;
 
-/// Upper bounds (seconds) of the latency histograms' buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+/// Upper bounds (seconds) of the latency histograms' buckets: fine around the 300 ms frame→read
+/// target, coarse beyond.
+pub const LATENCY_BUCKETS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0,
+    10.0,
 ];
 
 /// A fixed-bucket latency histogram, as Prometheus wants it.
@@ -564,7 +566,7 @@ mod tests {
     #[test]
     fn histogram_buckets_and_quantiles() {
         let h = Histogram::default();
-        for ms in [1, 3, 3, 40, 7000] {
+        for ms in [1, 3, 3, 40, 17_000] {
             h.observe(Duration::from_millis(ms));
         }
         let s = h.snapshot();
@@ -572,7 +574,7 @@ mod tests {
         assert_eq!(s.counts[0], 1); // ≤ 1 ms
         assert_eq!(s.counts[2], 2); // ≤ 5 ms
         assert_eq!(s.counts[5], 1); // ≤ 50 ms
-        assert_eq!(s.counts[12], 1); // +Inf
+        assert_eq!(s.counts[LATENCY_BUCKETS.len()], 1); // +Inf
         assert_eq!(s.quantile(0.5), Some(0.005));
         assert_eq!(s.quantile(1.0), Some(f64::INFINITY));
     }
