@@ -18,6 +18,9 @@ use super::{FrameReads, GreyCrop, Pass, PassSink};
 const RELAXED: Ordering = Ordering::Relaxed;
 /// How long an idle stage waits before looking at the stop flag again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Longest a crop may wait past its batch deadline while frames queued behind it fill its
+/// batch.
+const MAX_EXTRA_CROP_WAIT: Duration = Duration::from_millis(250);
 
 /// One frame after the kernels: its candidates with their crops.
 pub struct Localized {
@@ -278,7 +281,20 @@ impl Ocr {
             }
             loop {
                 let batch = if open {
-                    batcher.take_ready(Instant::now())
+                    // A deadline batch only when no more frames wait: after a long inference
+                    // the leftovers are past their deadline, while frames queued meanwhile
+                    // would fill the batch.
+                    // Capped, so a stream of frames without plates cannot starve a crop.
+                    let now = Instant::now();
+                    let more_waiting = !self.input.is_empty();
+                    let overdue = batcher
+                        .next_deadline()
+                        .is_some_and(|d| now >= d + MAX_EXTRA_CROP_WAIT);
+                    if batcher.len() >= self.policy.max_batch || !more_waiting || overdue {
+                        batcher.take_ready(now)
+                    } else {
+                        None
+                    }
                 } else {
                     // Shutdown: read everything still waiting, a full batch at a time.
                     let n = batcher.len().min(self.policy.max_batch.max(1));
