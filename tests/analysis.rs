@@ -111,7 +111,7 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 #[test]
 fn four_cameras_one_exact_read_per_vehicle_pass() {
     let _serial = one_at_a_time();
-    let seconds = env_f64("CUSTOS_E2E_SECONDS", 25.0);
+    let seconds = env_f64("CUSTOS_E2E_SECONDS", 30.0);
     let analysis_fps = env_f64("CUSTOS_E2E_FPS", 8.0);
     let dir = tempfile::tempdir().unwrap();
     let truth_path = dir.path().join("truth.jsonl");
@@ -213,7 +213,7 @@ fn four_cameras_one_exact_read_per_vehicle_pass() {
     );
     assert!(metrics.kernel_errors == 0 && metrics.ocr_errors == 0);
     let share = report.exact as f64 / truth.len() as f64;
-    // Measured 93–97 % (25 s and 60 s runs, 2 cores shared with two training runs); the
+    // Measured 90–97 % (25 s and 60 s runs, 2 cores shared with two training runs); the
     // detector is being retrained, so the floor leaves room for a few more misses.
     let floor = env_f64("CUSTOS_E2E_FLOOR", 0.85);
     assert!(
