@@ -15,6 +15,8 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     #[serde(default)]
     pub ocr: custos_ocr::OcrConfig,
+    #[serde(default)]
+    pub analysis: custos::analysis::AnalysisConfig,
 }
 
 impl Config {
@@ -29,7 +31,12 @@ impl Config {
 
     /// Cameras with defaults applied and every field checked.
     pub fn cameras(&self, path: &Path) -> Result<Vec<CameraSettings>> {
-        custos_pipeline::config::validate_cameras(&self.ingest, &self.cameras)
-            .with_context(|| format!("{}", path.display()))
+        let cameras = custos_pipeline::config::validate_cameras(&self.ingest, &self.cameras)
+            .with_context(|| format!("{}", path.display()))?;
+        let ids: Vec<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
+        self.analysis
+            .validate(&ids)
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(cameras)
     }
 }

@@ -51,6 +51,15 @@ pub struct TrackerConfig {
     pub min_text_similarity: f32,
     /// Weight of text similarity against IoU in the association score, ≥ 0. Default: 0.5.
     pub text_weight: f32,
+    /// A detection that does not overlap its track's box enough (`min_iou`) may still join it
+    /// when it reads alike (`jump_text_similarity`) and its centre is at most this many box
+    /// widths from the track's predicted or last centre: at a low analysis rate a plate close
+    /// to the camera moves more than its own size between analysed frames. 0 turns it off.
+    /// Default: 2.
+    pub max_jump: f32,
+    /// Smallest text similarity (0–1) for such a jump: 0.7 lets a read that lost a character
+    /// at each end ("NG195" for "TNG1956") follow its plate. Default: 0.7.
+    pub jump_text_similarity: f32,
     /// Candidate texts kept per pass (the chosen text included), at least 1. Default: 5.
     pub max_candidates: usize,
     /// Most tracks open at once per camera; detections that would open more are dropped and
@@ -68,6 +77,8 @@ impl Default for TrackerConfig {
             min_iou: 0.1,
             min_text_similarity: 0.4,
             text_weight: 0.5,
+            max_jump: 2.0,
+            jump_text_similarity: 0.7,
             max_candidates: 5,
             max_tracks: 64,
         }
@@ -81,6 +92,8 @@ pub enum TrackerConfigError {
     OutOfUnitRange { key: &'static str, value: f32 },
     #[error("text_weight is {0}; it must be a finite number ≥ 0")]
     BadTextWeight(f32),
+    #[error("max_jump is {0}; it must be a finite number ≥ 0")]
+    BadMaxJump(f32),
     #[error("{key} must be at least 1")]
     Zero { key: &'static str },
 }
@@ -92,6 +105,7 @@ impl TrackerConfig {
             ("min_confidence", self.min_confidence),
             ("min_iou", self.min_iou),
             ("min_text_similarity", self.min_text_similarity),
+            ("jump_text_similarity", self.jump_text_similarity),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(TrackerConfigError::OutOfUnitRange { key, value });
@@ -99,6 +113,9 @@ impl TrackerConfig {
         }
         if !(self.text_weight.is_finite() && self.text_weight >= 0.0) {
             return Err(TrackerConfigError::BadTextWeight(self.text_weight));
+        }
+        if !(self.max_jump.is_finite() && self.max_jump >= 0.0) {
+            return Err(TrackerConfigError::BadMaxJump(self.max_jump));
         }
         for (key, value) in [
             ("min_frames", self.min_frames as usize),
@@ -347,10 +364,11 @@ impl<C> Tracker<C> {
                 let Some(det) = det else { continue };
                 let b = det.candidate.bbox();
                 let overlap = iou(predicted, b).max(iou(track.last_box, b));
-                if overlap < self.config.min_iou || overlap <= 0.0 {
+                let sim = track.text_similarity(&det.read.text);
+                let overlaps = overlap >= self.config.min_iou && overlap > 0.0;
+                if !overlaps && !self.jumped(track, predicted, b, sim) {
                     continue;
                 }
-                let sim = track.text_similarity(&det.read.text);
                 if sim < self.config.min_text_similarity {
                     continue;
                 }
@@ -379,6 +397,21 @@ impl<C> Tracker<C> {
             self.stats.tracks_started += 1;
         }
         passes
+    }
+
+    /// Whether detection box `b`, reading `sim`-alike, is a plausible jump of `track` (whose
+    /// predicted box is `predicted`) between two analysed frames.
+    fn jumped(&self, track: &Track<C>, predicted: [f32; 4], b: [f32; 4], sim: f32) -> bool {
+        if self.config.max_jump <= 0.0 || sim < self.config.jump_text_similarity {
+            return false;
+        }
+        let width = (track.last_box[2] - track.last_box[0]).max(b[2] - b[0]);
+        let reach = self.config.max_jump * width;
+        let c = centre(b);
+        [predicted, track.last_box].iter().any(|from| {
+            let f = centre(*from);
+            (c[0] - f[0]).hypot(c[1] - f[1]) <= reach
+        })
     }
 
     /// Ends the tracks with no detection for longer than the gap at time `now`, without a new
@@ -552,6 +585,42 @@ mod tests {
         assert!((100..110).contains(&a.best_crop));
         assert!((200..210).contains(&b.best_crop));
         assert_eq!(tr.stats().tracks_started, 2);
+    }
+
+    #[test]
+    fn a_plate_that_jumps_past_its_box_between_frames_keeps_its_track_if_it_reads_alike() {
+        // Analysed at ~3 fps, a near plate (120 px wide) moves 150 px between frames: no
+        // overlap with its last or predicted box (the motion also speeds up).
+        let mut tr = tracker(TrackerConfig::default());
+        for i in 0..5u32 {
+            let x = 50.0 + 150.0 * i as f32 + 10.0 * (i * i) as f32;
+            let text = if i == 2 { "BC1234" } else { "ABC1234" };
+            tr.push(
+                t(330 * u64::from(i)),
+                [det(x, 100.0, read(text, 0.9, &[]), i)],
+            );
+        }
+        // A different plate the same distance away does not join it.
+        tr.push(t(1650), [det(900.0, 100.0, read("QRS5678", 0.9, &[]), 9)]);
+        let passes = tr.flush();
+        let texts: Vec<&str> = passes.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["ABC1234"], "QRS5678 has one frame only");
+        assert_eq!(passes[0].frames, 5);
+        assert_eq!(tr.stats().tracks_started, 2);
+
+        // With jumps turned off the same plate splits into several tracks.
+        let mut tr = tracker(TrackerConfig {
+            max_jump: 0.0,
+            ..TrackerConfig::default()
+        });
+        for i in 0..5u32 {
+            let x = 50.0 + 150.0 * i as f32 + 10.0 * (i * i) as f32;
+            tr.push(
+                t(330 * u64::from(i)),
+                [det(x, 100.0, read("ABC1234", 0.9, &[]), i)],
+            );
+        }
+        assert!(tr.stats().tracks_started > 1);
     }
 
     #[test]
