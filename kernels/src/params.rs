@@ -28,7 +28,7 @@ impl DetectParams {
     pub fn with_model(model: DetectorModel) -> Self {
         Self {
             model: Arc::new(model),
-            threshold: 0.5,
+            threshold: 0.6,
             nms_iou: 0.4,
             max_candidates: 10,
         }
