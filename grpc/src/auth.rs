@@ -13,7 +13,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use custos_store::records::Principal;
-use custos_store::{AgencyStore, Clock, LoginSecrets, StoreError};
+use custos_store::{Access, AgencyStore, Clock, LoginSecrets, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::error::GrpcError;
@@ -89,6 +89,30 @@ pub fn new_secrets(password: &str) -> Result<LoginSecrets, GrpcError> {
 
 pub fn new_totp_secret() -> Result<Vec<u8>, GrpcError> {
     Ok(random_bytes::<{ totp::SECRET_BYTES }>()?.to_vec())
+}
+
+/// Creates a principal with a password and a fresh TOTP secret; returns its id and the secret
+/// (for the authenticator app: shown once). Blocking (argon2id). Used by Admin.CreatePrincipal
+/// and `custos principal add`.
+pub fn provision_principal(
+    store: &AgencyStore,
+    access: &Access,
+    name: &str,
+    role: Role,
+    password: &str,
+) -> Result<(u64, Vec<u8>), GrpcError> {
+    if store.find_principal(name)?.is_some() {
+        return Err(StoreError::BadInput(format!("principal {name} exists")).into());
+    }
+    let secrets = new_secrets(password)?;
+    let p = Principal {
+        name: name.into(),
+        role: role.as_str().into(),
+        disabled: false,
+    };
+    let id = store.add_principal(access, &p)?;
+    store.set_login_secrets(access, id, &secrets)?;
+    Ok((id, secrets.totp_secret))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,9 @@ use custos_store::{LegalHold, ReadId, StoreError};
 use tonic::{Request, Response, Status};
 
 use super::{access, blocking, caller, ident, text};
-use crate::auth::new_secrets;
+use crate::auth::provision_principal;
 use crate::convert;
+use crate::error::GrpcError;
 use crate::gate::Caller;
 use crate::pb;
 use crate::policy::Role;
@@ -115,19 +116,10 @@ impl pb::admin_server::Admin for AdminSvc {
             name.clone(),
         );
         let (id, secret) = blocking(move || {
-            if store.find_principal(&n)?.is_some() {
-                return Err(StoreError::BadInput(format!("principal {n} exists")));
-            }
-            let secrets =
-                new_secrets(&r.password).map_err(|e| StoreError::BadInput(e.to_string()))?;
-            let p = Principal {
-                name: n,
-                role: role.as_str().into(),
-                disabled: false,
-            };
-            let id = store.add_principal(&who, &p)?;
-            store.set_login_secrets(&who, id, &secrets)?;
-            Ok((id, secrets.totp_secret))
+            provision_principal(&store, &who, &n, role, &r.password).map_err(|e| match e {
+                GrpcError::Store(e) => e,
+                e => StoreError::BadInput(e.to_string()),
+            })
         })
         .await?;
         c.set_result_count(1);
