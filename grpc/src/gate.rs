@@ -166,7 +166,12 @@ async fn admit(
             "method not in the permission table",
         ));
     };
-    // 1. The client certificate.
+    // 1. TLS and the client certificate.
+    if !conn.tls && !shared.insecure_dev {
+        return Err(Status::unauthenticated(
+            "this port speaks TLS 1.3 only; plaintext refused",
+        ));
+    }
     match &conn.peer {
         Some(peer) => {
             draft.agency = Some(peer.agency.clone());

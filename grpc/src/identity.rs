@@ -56,6 +56,7 @@ impl PeerIdentity {
 #[derive(Clone, Debug, Default)]
 pub struct ConnInfo {
     pub remote: Option<SocketAddr>,
+    pub tls: bool,
     /// None on a plaintext (`--insecure-dev`) connection or when no certificate was presented.
     pub peer: Option<PeerIdentity>,
 }

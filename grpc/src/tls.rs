@@ -157,8 +157,73 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     }
 }
 
-pub type TlsConn = Conn<tokio_rustls::server::TlsStream<TcpStream>>;
-pub type PlainConn = Conn<TcpStream>;
+/// A connection's byte stream: TLS, or plaintext (`--insecure-dev`, or a plaintext HTTP/2
+/// client on the TLS port, which is answered UNAUTHENTICATED by the gate).
+pub enum Io {
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Io::Tls(t) => {
+                let $s = Pin::new(t.as_mut());
+                $e
+            }
+            Io::Plain(t) => {
+                let $s = Pin::new(t);
+                $e
+            }
+        }
+    };
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+pub type IoConn = Conn<Io>;
+
+/// The client preface every HTTP/2 connection starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a new connection starts with the plaintext HTTP/2 preface (rather than a TLS
+/// ClientHello), without consuming it.
+async fn is_plaintext_h2(tcp: &TcpStream) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    for _ in 0..50 {
+        match tcp.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if buf[..n] != H2_PREFACE[..n] => return false,
+            Ok(n) if n == H2_PREFACE.len() => return true,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    false
+}
 
 /// Called with the peer address and the reason when a TLS handshake fails (plaintext to the
 /// TLS port, an untrusted client certificate, a timeout): the server audits it.
@@ -170,7 +235,7 @@ pub fn tls_incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     on_failure: HandshakeFailed,
-) -> ReceiverStream<io::Result<TlsConn>> {
+) -> ReceiverStream<io::Result<IoConn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -190,19 +255,29 @@ pub fn tls_incoming(
             }
             let (acceptor, tx, on_failure) = (acceptor.clone(), tx.clone(), on_failure.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let peer = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .and_then(|der| PeerIdentity::from_der(der).ok());
+                let handshake = async {
+                    if is_plaintext_h2(&tcp).await {
+                        // Answered (UNAUTHENTICATED, audited) by the gate rather than dropped,
+                        // so the client learns why.
+                        return Ok((Io::Plain(tcp), None));
+                    }
+                    let tls = acceptor.accept(tcp).await?;
+                    let peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|der| PeerIdentity::from_der(der).ok());
+                    Ok::<_, io::Error>((Io::Tls(Box::new(tls)), peer))
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok((io, peer))) => {
                         let info = ConnInfo {
                             remote: Some(remote),
+                            tls: matches!(io, Io::Tls(_)),
                             peer,
                         };
-                        let _ = tx.send(Ok(Conn { io: tls, info })).await;
+                        let _ = tx.send(Ok(Conn { io, info })).await;
                     }
                     Ok(Err(e)) => on_failure(remote, e.to_string()),
                     Err(_) => on_failure(remote, "handshake timed out".into()),
@@ -214,16 +289,17 @@ pub fn tls_incoming(
 }
 
 /// Plaintext connections (`--insecure-dev` on loopback only).
-pub fn plain_incoming(listener: TcpListener) -> ReceiverStream<io::Result<PlainConn>> {
+pub fn plain_incoming(listener: TcpListener) -> ReceiverStream<io::Result<IoConn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
             let item = listener.accept().await.map(|(tcp, remote)| {
                 let _ = tcp.set_nodelay(true);
                 Conn {
-                    io: tcp,
+                    io: Io::Plain(tcp),
                     info: ConnInfo {
                         remote: Some(remote),
+                        tls: false,
                         peer: None,
                     },
                 }
