@@ -121,6 +121,11 @@ impl ServerBuilder {
         self
     }
 
+    /// The agency stores opened so far (for retention schedulers and the pipeline).
+    pub fn stores(&self) -> Vec<Arc<AgencyStore>> {
+        self.agencies.clone()
+    }
+
     pub fn build(self) -> Result<Server, GrpcError> {
         if self.agencies.is_empty() {
             return Err(GrpcError::NoAgencies);
