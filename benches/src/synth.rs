@@ -34,18 +34,18 @@ pub fn plate(i: u64) -> String {
 
 pub struct Rng(pub u64);
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     /// Skewed towards low indices: frequent vehicles.
     pub fn vehicle(&mut self, pool: u64) -> u64 {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         ((u * u) * pool as f64) as u64
     }
 }
@@ -124,4 +124,3 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     }
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
-

@@ -21,7 +21,7 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use crate::auth::{Session, SessionError};
+use crate::auth::Session;
 use crate::identity::{ConnInfo, PeerIdentity};
 use crate::policy::{self, CallParams, MethodRule};
 use crate::server::Shared;
@@ -195,7 +195,27 @@ async fn admit(
         None => body,
     };
     let mut req = http::Request::from_parts(parts, body);
-    // 3. The agency: the certificate's, or (insecure dev only) the one Login names.
+    // 3. The session (every method but Login, health and reflection).
+    let session = match rule.permission {
+        None => None,
+        Some(_) => {
+            let token = bearer(&req).ok_or_else(|| {
+                Status::unauthenticated("no session token (authorization: Bearer …)")
+            })?;
+            let session = shared
+                .sessions
+                .check(&token)
+                .map_err(|e| Status::unauthenticated(e.to_string()))?;
+            draft.principal = session.principal.clone();
+            if conn.peer.is_none() {
+                // Plaintext development mode: the session names the agency.
+                draft.agency = Some(session.agency.clone());
+            }
+            Some((token, session))
+        }
+    };
+    // 4. The agency: the certificate's (or, insecure dev only, the one Login or the session
+    // names).
     if conn.peer.is_none()
         && let Some(a) = &draft.params.login_agency
     {
@@ -215,6 +235,9 @@ async fn admit(
         draft.agency = None; // no such log: the appliance log records it
         return Err(Status::permission_denied("unknown agency"));
     };
+    if let Some(user) = &draft.params.login_user {
+        draft.principal = user.clone();
+    }
     let mut caller = Caller {
         agency: agency.clone(),
         store,
@@ -227,18 +250,8 @@ async fn admit(
         case_number: draft.params.case_number.clone(),
         note: note.clone(),
     };
-    if let Some(user) = &draft.params.login_user {
-        draft.principal = user.clone();
-        caller.principal = user.clone();
-    }
-    // 4. The session and the role's permission.
-    if let Some(permission) = rule.permission {
-        let token = bearer(&req)
-            .ok_or_else(|| Status::unauthenticated("no session token (authorization: Bearer …)"))?;
-        let session = shared.sessions.check(&token).map_err(|e| match e {
-            SessionError::Unknown | SessionError::Expired => Status::unauthenticated(e.to_string()),
-        })?;
-        draft.principal = session.principal.clone();
+    // 5. The session's binding and the role's permission.
+    if let (Some(permission), Some((token, session))) = (rule.permission, session) {
         if session.agency != agency {
             return Err(Status::permission_denied(
                 "the session belongs to another agency than the client certificate",
@@ -258,11 +271,10 @@ async fn admit(
                 draft.method
             )));
         }
-        caller.principal = session.principal.clone();
         caller.session = Some(session);
         caller.token = Some(token);
     }
-    // 5. The purpose, and 6. any sharing grant.
+    // 6. The purpose, and 7. any sharing grant.
     if rule.justified {
         check_purpose(&caller.store, &draft.params).await?;
     }

@@ -329,3 +329,33 @@ async fn admin_manages_principals_hotlists_cameras_and_health_answers() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_dev_mode_on_loopback() {
+    let f = Fixture::start_with(&[("north", "jane", Role::Investigator)], true).await;
+    let ch = f.plaintext_channel().await;
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    f.clock.advance_ms(30_000);
+    let login = |agency: &str| pb::LoginRequest {
+        username: "jane".into(),
+        password: PASSWORD.into(),
+        totp_code: f.code("jane"),
+        agency: agency.into(),
+    };
+    // Without a certificate the agency must be named.
+    assert_code(auth.login(login("")).await, Code::PermissionDenied);
+    let tok = auth
+        .login(login("north"))
+        .await
+        .unwrap()
+        .into_inner()
+        .session_token;
+    let r = reads(&ch)
+        .search(authed(search(exact("AB12CDE"), "stolen_vehicle", ""), &tok))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.reads.len(), 2);
+    let e = f.last_audit("north", "/custos.v1.Reads/Search");
+    assert_eq!((e.principal.as_str(), e.outcome.as_str()), ("jane", "ok"));
+}

@@ -6,13 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use benches::synth::{DAY, Rng, ingest, percentile, plate, pool_size};
 use clap::Parser;
-use custos_store::{
-    Access, AgencyStore, Layout, ManualClock, NewRead, PlateCandidate, PlateQuery, Search,
-    StoreOptions,
-};
+use custos_store::{Access, AgencyStore, Layout, ManualClock, PlateQuery, Search, StoreOptions};
 
 #[derive(Parser)]
 #[command(about = "Custos store benchmark")]
@@ -60,7 +57,9 @@ fn main() -> Result<()> {
     );
 
     let store = AgencyStore::create(&layout, "bench", opts())?;
-    let ingest_rate = ingest(&store, START, args.reads, args.days, args.batch, false, pool)?;
+    let ingest_rate = ingest(
+        &store, START, args.reads, args.days, args.batch, false, pool,
+    )?;
     let bytes = store.file_bytes()?;
 
     let crop_reads = args

@@ -71,6 +71,11 @@ pub fn read(plate: &str, camera: &str, at_ms: u64, hit: bool) -> NewRead {
 impl Fixture {
     /// Agencies north and south; users (agency, name, role); reads in north.
     pub async fn start(users: &[(&str, &str, Role)]) -> Fixture {
+        Self::start_with(users, false).await
+    }
+
+    /// `insecure`: plaintext on loopback (`--insecure-dev`) instead of TLS.
+    pub async fn start_with(users: &[(&str, &str, Role)], insecure: bool) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().join("data"));
         let clock = ManualClock::new(SystemClock.now_ms());
@@ -115,12 +120,16 @@ impl Fixture {
         let hub = Hub::new(16);
         let mut builder = Server::builder(layout.clone())
             .clock(Arc::new(clock.clone()))
-            .hub(hub.clone())
-            .tls(TlsFiles {
+            .hub(hub.clone());
+        builder = if insecure {
+            builder.insecure_dev(true)
+        } else {
+            builder.tls(TlsFiles {
                 cert: pki.join(pki::SERVER_CERT),
                 key: pki.join(pki::SERVER_KEY),
                 client_ca: pki.join(pki::CA_CERT),
-            });
+            })
+        };
         for s in &stores {
             builder = builder.agency(s.clone());
         }
@@ -179,6 +188,14 @@ impl Fixture {
 
     pub fn code(&self, user: &str) -> String {
         totp::code_at(&self.user(user).totp, self.clock.now_ms())
+    }
+
+    pub async fn plaintext_channel(&self) -> Channel {
+        Channel::from_shared(format!("http://127.0.0.1:{}", self.port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     /// Logs `user` in over `ch`; steps the clock past the TOTP step first so every login in a
