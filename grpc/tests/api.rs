@@ -10,6 +10,7 @@ use common::*;
 use custos_grpc::AlertEvent;
 use custos_grpc::pb;
 use custos_grpc::policy::Role;
+use custos_store::Clock;
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,4 +359,107 @@ async fn insecure_dev_mode_on_loopback() {
     assert_eq!(r.reads.len(), 2);
     let e = f.last_audit("north", "/custos.v1.Reads/Search");
     assert_eq!((e.principal.as_str(), e.outcome.as_str()), ("jane", "ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_re_enrolment_revokes_sessions_and_role_changes_apply_at_once() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "boss", Role::Admin),
+    ])
+    .await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    assert_code(
+        auth.enroll_totp(authed(
+            pb::EnrollTotpRequest {
+                password: "wrong password".into(),
+            },
+            &tok,
+        ))
+        .await,
+        Code::Unauthenticated,
+    );
+    let fresh = auth
+        .enroll_totp(authed(
+            pb::EnrollTotpRequest {
+                password: PASSWORD.into(),
+            },
+            &tok,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(fresh.otpauth_uri.starts_with("otpauth://totp/"));
+    let e = f.last_audit("north", "/custos.v1.Auth/EnrollTotp");
+    assert!(!e.parameters.contains(PASSWORD));
+    // The old session is gone; the old secret no longer works; the new one does.
+    assert_code(
+        reads(&ch)
+            .search(authed(search(exact("AB12CDE"), "stolen_vehicle", ""), &tok))
+            .await,
+        Code::Unauthenticated,
+    );
+    assert_code(f.login(&ch, "jane").await, Code::Unauthenticated);
+    f.clock.advance_ms(30_000);
+    let secret = base32_decode(&fresh.secret_base32);
+    let tok = auth
+        .login(pb::LoginRequest {
+            username: "jane".into(),
+            password: PASSWORD.into(),
+            totp_code: custos_grpc::totp::code_at(&secret, f.clock.now_ms()),
+            agency: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .session_token;
+
+    // Demoted to operator by the admin: the session ends at once.
+    let bch = f.channel(Some(f.user("boss"))).await;
+    let btok = f.login(&bch, "boss").await.unwrap();
+    let mut admin = pb::admin_client::AdminClient::new(bch.clone());
+    let jane_id = admin
+        .list_principals(authed(pb::Empty {}, &btok))
+        .await
+        .unwrap()
+        .into_inner()
+        .principals
+        .into_iter()
+        .find(|p| p.name == "jane")
+        .unwrap()
+        .id;
+    admin
+        .update_principal(authed(
+            pb::UpdatePrincipalRequest {
+                id: jane_id,
+                role: "operator".into(),
+                disabled: false,
+            },
+            &btok,
+        ))
+        .await
+        .unwrap();
+    assert_code(
+        reads(&ch)
+            .search(authed(search(exact("AB12CDE"), "stolen_vehicle", ""), &tok))
+            .await,
+        Code::Unauthenticated,
+    );
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = A.iter().position(|&a| a == c).unwrap() as u32;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
 }
