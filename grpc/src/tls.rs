@@ -108,55 +108,6 @@ pub fn client_config(
     Ok(Arc::new(cfg))
 }
 
-/// A connection with the identity of its peer, as tonic wants it.
-pub struct Conn<S> {
-    io: S,
-    info: ConnInfo,
-}
-
-impl<S> tonic::transport::server::Connected for Conn<S> {
-    type ConnectInfo = ConnInfo;
-    fn connect_info(&self) -> ConnInfo {
-        self.info.clone()
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
-
 /// A connection's byte stream: TLS, or plaintext (`--insecure-dev`, or a plaintext HTTP/2
 /// client on the TLS port, which is answered UNAUTHENTICATED by the gate).
 pub enum Io {
@@ -164,9 +115,22 @@ pub enum Io {
     Plain(TcpStream),
 }
 
+/// A connection with the identity of its peer, as tonic wants it.
+pub struct Conn {
+    io: Io,
+    info: ConnInfo,
+}
+
+impl tonic::transport::server::Connected for Conn {
+    type ConnectInfo = ConnInfo;
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
+        match &mut $self.get_mut().io {
             Io::Tls(t) => {
                 let $s = Pin::new(t.as_mut());
                 $e
@@ -179,7 +143,7 @@ macro_rules! delegate {
     };
 }
 
-impl AsyncRead for Io {
+impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -189,7 +153,7 @@ impl AsyncRead for Io {
     }
 }
 
-impl AsyncWrite for Io {
+impl AsyncWrite for Conn {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -203,9 +167,20 @@ impl AsyncWrite for Io {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => s.poll_shutdown(cx))
     }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Tls(t) => t.is_write_vectored(),
+            Io::Plain(t) => t.is_write_vectored(),
+        }
+    }
 }
-
-pub type IoConn = Conn<Io>;
 
 /// The client preface every HTTP/2 connection starts with.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -235,7 +210,7 @@ pub fn tls_incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     on_failure: HandshakeFailed,
-) -> ReceiverStream<io::Result<IoConn>> {
+) -> ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -289,7 +264,7 @@ pub fn tls_incoming(
 }
 
 /// Plaintext connections (`--insecure-dev` on loopback only).
-pub fn plain_incoming(listener: TcpListener) -> ReceiverStream<io::Result<IoConn>> {
+pub fn plain_incoming(listener: TcpListener) -> ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {

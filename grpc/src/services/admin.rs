@@ -9,11 +9,10 @@ use custos_store::records::{LegalRequest, Principal, RecordKind, SharingGrant};
 use custos_store::{LegalHold, ReadId, StoreError};
 use tonic::{Request, Response, Status};
 
-use super::{access, blocking, caller, ident, text};
+use super::{access, caller, ident, on_store, record, text};
 use crate::auth::provision_principal;
 use crate::convert;
 use crate::error::GrpcError;
-use crate::gate::Caller;
 use crate::pb;
 use crate::policy::Role;
 use crate::server::Shared;
@@ -46,27 +45,6 @@ fn role(s: &str) -> Result<Role, Status> {
     })
 }
 
-async fn grant_record(c: &Caller, id: u64) -> Result<SharingGrant, Status> {
-    let store = c.store.clone();
-    blocking(move || store.get_record::<SharingGrant>(RecordKind::SharingGrant, id))
-        .await?
-        .ok_or_else(|| Status::not_found(format!("no grant {id}")))
-}
-
-async fn hold_record(c: &Caller, id: u64) -> Result<LegalHold, Status> {
-    let store = c.store.clone();
-    blocking(move || store.get_record::<LegalHold>(RecordKind::Hold, id))
-        .await?
-        .ok_or_else(|| Status::not_found(format!("no hold {id}")))
-}
-
-async fn legal_record(c: &Caller, id: u64) -> Result<LegalRequest, Status> {
-    let store = c.store.clone();
-    blocking(move || store.get_record::<LegalRequest>(RecordKind::LegalRequest, id))
-        .await?
-        .ok_or_else(|| Status::not_found(format!("no legal request {id}")))
-}
-
 /// Start of the period (UTC day or calendar month) holding `ms`.
 fn period_start(ms: u64, monthly: bool) -> u64 {
     let day_start = ms - ms % MS_PER_DAY;
@@ -91,13 +69,13 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListPrincipalsResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let principals: Vec<pb::Principal> =
-            blocking(move || store.list_records::<Principal>(RecordKind::Principal))
-                .await?
-                .into_iter()
-                .map(|(id, p)| principal(id, p))
-                .collect();
+        let principals: Vec<pb::Principal> = on_store(&c, move |store| {
+            store.list_records::<Principal>(RecordKind::Principal)
+        })
+        .await?
+        .into_iter()
+        .map(|(id, p)| principal(id, p))
+        .collect();
         c.set_result_count(principals.len() as u64);
         Ok(Response::new(pb::ListPrincipalsResponse { principals }))
     }
@@ -110,13 +88,9 @@ impl pb::admin_server::Admin for AdminSvc {
         let r = req.into_inner();
         let name = ident("name", &r.name)?;
         let role = role(&r.role)?;
-        let (store, who, n) = (
-            c.store.clone(),
-            access(&c, "principal administration"),
-            name.clone(),
-        );
-        let (id, secret) = blocking(move || {
-            provision_principal(&store, &who, &n, role, &r.password).map_err(|e| match e {
+        let (who, n) = (access(&c, "principal administration"), name.clone());
+        let (id, secret) = on_store(&c, move |store| {
+            provision_principal(store, &who, &n, role, &r.password).map_err(|e| match e {
                 GrpcError::Store(e) => e,
                 e => StoreError::BadInput(e.to_string()),
             })
@@ -142,8 +116,8 @@ impl pb::admin_server::Admin for AdminSvc {
         let c = caller(&req)?;
         let r = req.into_inner();
         let role = role(&r.role)?;
-        let (store, who) = (c.store.clone(), access(&c, "principal administration"));
-        let p = blocking(move || {
+        let who = access(&c, "principal administration");
+        let p = on_store(&c, move |store| {
             let Some(mut p) = store.get_record::<Principal>(RecordKind::Principal, r.id)? else {
                 return Ok(None);
             };
@@ -165,8 +139,7 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::RetentionPolicy>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let p = blocking(move || store.policy()).await?;
+        let p = on_store(&c, move |store| store.policy()).await?;
         Ok(Response::new(convert::retention(p)))
     }
 
@@ -176,8 +149,8 @@ impl pb::admin_server::Admin for AdminSvc {
     ) -> Result<Response<pb::RetentionPolicy>, Status> {
         let c = caller(&req)?;
         let p = convert::retention_from(req.get_ref());
-        let (store, who, q) = (c.store.clone(), access(&c, "retention policy"), p.clone());
-        blocking(move || store.set_policy(&who, &q)).await?;
+        let (who, q) = (access(&c, "retention policy"), p.clone());
+        on_store(&c, move |store| store.set_policy(&who, &q)).await?;
         Ok(Response::new(convert::retention(p)))
     }
 
@@ -186,8 +159,7 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::PurposePolicy>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let p = blocking(move || store.purpose_policy()).await?;
+        let p = on_store(&c, move |store| store.purpose_policy()).await?;
         Ok(Response::new(convert::purposes(p)))
     }
 
@@ -197,8 +169,8 @@ impl pb::admin_server::Admin for AdminSvc {
     ) -> Result<Response<pb::PurposePolicy>, Status> {
         let c = caller(&req)?;
         let p = convert::purposes_from(req.get_ref());
-        let (store, who, q) = (c.store.clone(), access(&c, "purpose policy"), p.clone());
-        blocking(move || store.set_purpose_policy(&who, &q)).await?;
+        let (who, q) = (access(&c, "purpose policy"), p.clone());
+        on_store(&c, move |store| store.set_purpose_policy(&who, &q)).await?;
         Ok(Response::new(convert::purposes(p)))
     }
 
@@ -207,13 +179,13 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let grants: Vec<pb::SharingGrant> =
-            blocking(move || store.list_records::<SharingGrant>(RecordKind::SharingGrant))
-                .await?
-                .into_iter()
-                .map(|(id, g)| convert::grant(id, g))
-                .collect();
+        let grants: Vec<pb::SharingGrant> = on_store(&c, move |store| {
+            store.list_records::<SharingGrant>(RecordKind::SharingGrant)
+        })
+        .await?
+        .into_iter()
+        .map(|(id, g)| convert::grant(id, g))
+        .collect();
         c.set_result_count(grants.len() as u64);
         Ok(Response::new(pb::ListGrantsResponse { grants }))
     }
@@ -250,8 +222,8 @@ impl pb::admin_server::Admin for AdminSvc {
             expires_at_ms: Some(r.expires_at_ms).filter(|e| *e > 0),
             revoked_at_ms: None,
         };
-        let (store, who, g2) = (c.store.clone(), access(&c, "data sharing"), g.clone());
-        let id = blocking(move || store.grant_sharing(&who, &g2)).await?;
+        let (who, g2) = (access(&c, "data sharing"), g.clone());
+        let id = on_store(&c, move |store| store.grant_sharing(&who, &g2)).await?;
         c.set_result_count(1);
         Ok(Response::new(convert::grant(id, g)))
     }
@@ -262,12 +234,14 @@ impl pb::admin_server::Admin for AdminSvc {
     ) -> Result<Response<pb::SharingGrant>, Status> {
         let c = caller(&req)?;
         let id = req.into_inner().id;
-        let mut g = grant_record(&c, id).await?;
+        let mut g = record::<SharingGrant>(&c, RecordKind::SharingGrant, id).await?;
         if g.revoked_at_ms.is_none() {
             g.revoked_at_ms = Some(self.shared.sessions.now_ms());
-            let (store, who, g2) = (c.store.clone(), access(&c, "data sharing"), g.clone());
-            blocking(move || store.put_record(&who, RecordKind::SharingGrant, Some(id), &g2))
-                .await?;
+            let (who, g2) = (access(&c, "data sharing"), g.clone());
+            on_store(&c, move |store| {
+                store.put_record(&who, RecordKind::SharingGrant, Some(id), &g2)
+            })
+            .await?;
         }
         c.set_result_count(1);
         Ok(Response::new(convert::grant(id, g)))
@@ -278,8 +252,7 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListHoldsResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let holds: Vec<pb::LegalHold> = blocking(move || store.holds())
+        let holds: Vec<pb::LegalHold> = on_store(&c, move |store| store.holds())
             .await?
             .into_iter()
             .map(convert::hold)
@@ -300,11 +273,12 @@ impl pb::admin_server::Admin for AdminSvc {
             return Err(Status::invalid_argument("read_ids: 1-10000 reads"));
         }
         let reads: Vec<ReadId> = r.read_ids.into_iter().map(ReadId).collect();
-        let store = c.store.clone();
         let who = custos_store::Access::new(&c.principal, &reason);
-        let id = blocking(move || store.place_hold(&who, &case, &reads)).await?;
+        let id = on_store(&c, move |store| store.place_hold(&who, &case, &reads)).await?;
         c.set_result_count(1);
-        Ok(Response::new(convert::hold(hold_record(&c, id).await?)))
+        Ok(Response::new(convert::hold(
+            record::<LegalHold>(&c, RecordKind::Hold, id).await?,
+        )))
     }
 
     async fn release_hold(
@@ -313,10 +287,12 @@ impl pb::admin_server::Admin for AdminSvc {
     ) -> Result<Response<pb::LegalHold>, Status> {
         let c = caller(&req)?;
         let id = req.into_inner().id;
-        let (store, who) = (c.store.clone(), access(&c, "legal hold release"));
-        blocking(move || store.release_hold(&who, id)).await?;
+        let who = access(&c, "legal hold release");
+        on_store(&c, move |store| store.release_hold(&who, id)).await?;
         c.set_result_count(1);
-        Ok(Response::new(convert::hold(hold_record(&c, id).await?)))
+        Ok(Response::new(convert::hold(
+            record::<LegalHold>(&c, RecordKind::Hold, id).await?,
+        )))
     }
 
     async fn list_legal_requests(
@@ -324,13 +300,13 @@ impl pb::admin_server::Admin for AdminSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListLegalRequestsResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let requests: Vec<pb::LegalRequest> =
-            blocking(move || store.list_records::<LegalRequest>(RecordKind::LegalRequest))
-                .await?
-                .into_iter()
-                .map(|(id, r)| convert::legal_request(id, r))
-                .collect();
+        let requests: Vec<pb::LegalRequest> = on_store(&c, move |store| {
+            store.list_records::<LegalRequest>(RecordKind::LegalRequest)
+        })
+        .await?
+        .into_iter()
+        .map(|(id, r)| convert::legal_request(id, r))
+        .collect();
         c.set_result_count(requests.len() as u64);
         Ok(Response::new(pb::ListLegalRequestsResponse { requests }))
     }
@@ -354,12 +330,8 @@ impl pb::admin_server::Admin for AdminSvc {
             scope: r.scope.chars().take(2000).collect(),
             notification: convert::notification(&r.notification, r.notification_at_ms)?,
         };
-        let (store, who, l2) = (
-            c.store.clone(),
-            access(&c, "legal request register"),
-            lr.clone(),
-        );
-        let id = blocking(move || store.register_legal_request(&who, &l2)).await?;
+        let (who, l2) = (access(&c, "legal request register"), lr.clone());
+        let id = on_store(&c, move |store| store.register_legal_request(&who, &l2)).await?;
         c.set_result_count(1);
         Ok(Response::new(convert::legal_request(id, lr)))
     }
@@ -371,13 +343,13 @@ impl pb::admin_server::Admin for AdminSvc {
         let c = caller(&req)?;
         let r = req.into_inner();
         let status = convert::notification(&r.notification, r.notification_at_ms)?;
-        legal_record(&c, r.id).await?;
-        let (store, who) = (c.store.clone(), access(&c, "legal request register"));
-        blocking(move || store.set_notification(&who, r.id, status)).await?;
+        record::<LegalRequest>(&c, RecordKind::LegalRequest, r.id).await?;
+        let who = access(&c, "legal request register");
+        on_store(&c, move |store| store.set_notification(&who, r.id, status)).await?;
         c.set_result_count(1);
         Ok(Response::new(convert::legal_request(
             r.id,
-            legal_record(&c, r.id).await?,
+            record::<LegalRequest>(&c, RecordKind::LegalRequest, r.id).await?,
         )))
     }
 
@@ -395,8 +367,7 @@ impl pb::admin_server::Admin for AdminSvc {
             t.to_ms
         };
         let from = t.from_ms;
-        let store = c.store.clone();
-        let (counts, log) = blocking(move || {
+        let (counts, log) = on_store(&c, move |store| {
             Ok((
                 store.counts_per_day(day_of(from), day_of(to))?,
                 store.audit_log()?.records,

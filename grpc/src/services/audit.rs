@@ -4,7 +4,7 @@
 use custos_store::audit::AuditRecord;
 use tonic::{Request, Response, Status};
 
-use super::{BoxStream, blocking, caller, page, paging};
+use super::{BoxStream, caller, on_store, page, paging};
 use crate::convert;
 use crate::gate::Caller;
 use crate::pb;
@@ -17,8 +17,7 @@ pub struct AuditSvc;
 async fn entries(c: &Caller, time: Option<pb::TimeRange>) -> Result<Vec<AuditRecord>, Status> {
     let t = time.unwrap_or_default();
     let to = if t.to_ms == 0 { u64::MAX } else { t.to_ms };
-    let store = c.store.clone();
-    Ok(blocking(move || store.audit_log())
+    Ok(on_store(c, move |store| store.audit_log())
         .await?
         .records
         .into_iter()
@@ -58,8 +57,7 @@ impl pb::audit_server::Audit for AuditSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::AuditVerifyResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let report = blocking(move || store.verify_audit()).await?;
+        let report = on_store(&c, move |store| store.verify_audit()).await?;
         c.set_result_count(report.entries as u64);
         Ok(Response::new(pb::AuditVerifyResponse {
             ok: report.ok(),

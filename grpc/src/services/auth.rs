@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{blocking, caller};
+use super::{caller, on_store};
 use crate::auth::{LoginError, check_login, new_totp_secret, verify_password};
 use crate::error::store_status;
 use crate::pb;
@@ -93,9 +93,9 @@ impl pb::auth_server::Auth for AuthSvc {
             .clone()
             .ok_or_else(|| Status::unauthenticated("no session"))?;
         let password = req.into_inner().password;
-        let (store, who) = (c.store.clone(), super::access(&c, "totp enrolment"));
+        let who = super::access(&c, "totp enrolment");
         let pid = session.principal_id;
-        let secret = blocking(move || {
+        let secret = on_store(&c, move |store| {
             let Some(mut secrets) = store.login_secrets(pid)? else {
                 return Ok(None);
             };

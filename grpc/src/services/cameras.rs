@@ -6,7 +6,7 @@ use custos_store::Camera;
 use custos_store::records::RecordKind;
 use tonic::{Request, Response, Status};
 
-use super::{access, blocking, caller, ident};
+use super::{access, caller, ident, on_store};
 use crate::convert;
 use crate::gate::Caller;
 use crate::pb;
@@ -53,9 +53,8 @@ fn validate(c: pb::Camera) -> Result<Camera, Status> {
 
 /// The record id of camera `id`, if registered.
 async fn find(c: &Caller, id: &str) -> Result<Option<(u64, Camera)>, Status> {
-    let (store, id) = (c.store.clone(), id.to_owned());
     Ok(
-        blocking(move || store.list_records::<Camera>(RecordKind::Camera))
+        on_store(c, |store| store.list_records::<Camera>(RecordKind::Camera))
             .await?
             .into_iter()
             .find(|(_, cam)| cam.id == id),
@@ -63,8 +62,11 @@ async fn find(c: &Caller, id: &str) -> Result<Option<(u64, Camera)>, Status> {
 }
 
 async fn put(c: &Caller, rec: Option<u64>, cam: &Camera) -> Result<(), Status> {
-    let (store, who, cam) = (c.store.clone(), access(c, "camera registry"), cam.clone());
-    blocking(move || store.put_record(&who, RecordKind::Camera, rec, &cam)).await?;
+    let (who, cam) = (access(c, "camera registry"), cam.clone());
+    on_store(c, move |store| {
+        store.put_record(&who, RecordKind::Camera, rec, &cam)
+    })
+    .await?;
     Ok(())
 }
 
@@ -75,13 +77,13 @@ impl pb::cameras_server::Cameras for CamerasSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListCamerasResponse>, Status> {
         let c = caller(&req)?;
-        let store = c.store.clone();
-        let cameras: Vec<pb::Camera> =
-            blocking(move || store.list_records::<Camera>(RecordKind::Camera))
-                .await?
-                .into_iter()
-                .map(|(_, cam)| convert::camera(cam))
-                .collect();
+        let cameras: Vec<pb::Camera> = on_store(&c, move |store| {
+            store.list_records::<Camera>(RecordKind::Camera)
+        })
+        .await?
+        .into_iter()
+        .map(|(_, cam)| convert::camera(cam))
+        .collect();
         c.set_result_count(cameras.len() as u64);
         Ok(Response::new(pb::ListCamerasResponse { cameras }))
     }
@@ -120,8 +122,11 @@ impl pb::cameras_server::Cameras for CamerasSvc {
         let (rec, _) = find(&c, &id)
             .await?
             .ok_or_else(|| Status::not_found(format!("no camera {id}")))?;
-        let (store, who) = (c.store.clone(), access(&c, "camera registry"));
-        blocking(move || store.delete_record(&who, RecordKind::Camera, rec)).await?;
+        let who = access(&c, "camera registry");
+        on_store(&c, move |store| {
+            store.delete_record(&who, RecordKind::Camera, rec)
+        })
+        .await?;
         c.set_result_count(1);
         Ok(Response::new(pb::Empty {}))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use custos_store::records::{Hotlist, HotlistEntry, RecordKind};
 use tonic::{Request, Response, Status};
 
-use super::{BoxStream, access, blocking, caller, follow, text};
+use super::{BoxStream, access, caller, follow, on_store, record, text};
 use crate::convert;
 use crate::gate::Caller;
 use crate::hub::AlertEvent;
@@ -29,11 +29,12 @@ impl HotlistsSvc {
 
 /// The list `id` if the caller may see it; covert lists do not exist for the others.
 async fn visible_list(c: &Caller, id: u64) -> Result<Hotlist, Status> {
-    let store = c.store.clone();
-    blocking(move || store.get_record::<Hotlist>(RecordKind::Hotlist, id))
-        .await?
-        .filter(|l| !l.covert || c.can(Permission::HotlistsCovert))
-        .ok_or_else(|| Status::not_found(format!("no hotlist {id}")))
+    let list: Hotlist = record(c, RecordKind::Hotlist, id).await?;
+    if list.covert && !c.can(Permission::HotlistsCovert) {
+        // The same answer as for a list that does not exist.
+        return Err(Status::not_found(format!("no hotlist {id}")));
+    }
+    Ok(list)
 }
 
 fn plate(p: &str) -> Result<String, Status> {
@@ -48,8 +49,8 @@ fn plate(p: &str) -> Result<String, Status> {
 }
 
 async fn add_entry(c: &Caller, entry: HotlistEntry) -> Result<u64, Status> {
-    let (store, who) = (c.store.clone(), access(c, "hotlist maintenance"));
-    blocking(move || store.add_hotlist_entry(&who, &entry)).await
+    let who = access(c, "hotlist maintenance");
+    on_store(c, move |store| store.add_hotlist_entry(&who, &entry)).await
 }
 
 #[tonic::async_trait]
@@ -65,12 +66,8 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
             description: r.description.chars().take(1000).collect(),
             covert: r.covert,
         };
-        let (store, who, l) = (
-            c.store.clone(),
-            access(&c, "hotlist maintenance"),
-            list.clone(),
-        );
-        let id = blocking(move || store.create_hotlist(&who, &l)).await?;
+        let (who, l) = (access(&c, "hotlist maintenance"), list.clone());
+        let id = on_store(&c, move |store| store.create_hotlist(&who, &l)).await?;
         c.set_result_count(1);
         Ok(Response::new(convert::hotlist(id, list, Vec::new())))
     }
@@ -82,8 +79,7 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
         let c = caller(&req)?;
         let with_entries = req.into_inner().include_entries;
         let covert_ok = c.can(Permission::HotlistsCovert);
-        let store = c.store.clone();
-        let lists = blocking(move || store.hotlists()).await?;
+        let lists = on_store(&c, move |store| store.hotlists()).await?;
         let hotlists: Vec<pb::Hotlist> = lists
             .into_iter()
             .filter(|(_, l, _)| covert_ok || !l.covert)
@@ -111,8 +107,8 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
         let c = caller(&req)?;
         let id = req.into_inner().id;
         visible_list(&c, id).await?;
-        let (store, who) = (c.store.clone(), access(&c, "hotlist maintenance"));
-        let n = blocking(move || {
+        let who = access(&c, "hotlist maintenance");
+        let n = on_store(&c, move |store| {
             let entries = store.list_records::<HotlistEntry>(RecordKind::HotlistEntry)?;
             let mut n = 0;
             for (eid, _) in entries.into_iter().filter(|(_, e)| e.hotlist_id == id) {
@@ -148,14 +144,13 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
     async fn remove_entry(&self, req: Request<pb::EntryId>) -> Result<Response<pb::Empty>, Status> {
         let c = caller(&req)?;
         let id = req.into_inner().id;
-        let store = c.store.clone();
-        let entry =
-            blocking(move || store.get_record::<HotlistEntry>(RecordKind::HotlistEntry, id))
-                .await?
-                .ok_or_else(|| Status::not_found(format!("no entry {id}")))?;
+        let entry: HotlistEntry = record(&c, RecordKind::HotlistEntry, id).await?;
         visible_list(&c, entry.hotlist_id).await?;
-        let (store, who) = (c.store.clone(), access(&c, "hotlist maintenance"));
-        blocking(move || store.delete_record(&who, RecordKind::HotlistEntry, id)).await?;
+        let who = access(&c, "hotlist maintenance");
+        on_store(&c, move |store| {
+            store.delete_record(&who, RecordKind::HotlistEntry, id)
+        })
+        .await?;
         c.set_result_count(1);
         Ok(Response::new(pb::Empty {}))
     }

@@ -10,7 +10,9 @@ mod reads;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use custos_store::{Access, StoreError};
+use custos_store::records::RecordKind;
+use custos_store::{Access, AgencyStore, StoreError};
+use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -74,6 +76,26 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|_| Status::internal("worker failed"))?
         .map_err(|e| store_status(&e))
+}
+
+/// Runs `f` on the caller's agency store off the async threads.
+pub async fn on_store<T: Send + 'static>(
+    c: &Caller,
+    f: impl FnOnce(&AgencyStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Status> {
+    let store = c.store.clone();
+    blocking(move || f(&store)).await
+}
+
+/// A record of the caller's agency, or NOT_FOUND.
+pub async fn record<T: DeserializeOwned + Send + 'static>(
+    c: &Caller,
+    kind: RecordKind,
+    id: u64,
+) -> Result<T, Status> {
+    on_store(c, move |s| s.get_record::<T>(kind, id))
+        .await?
+        .ok_or_else(|| Status::not_found(format!("no {} {id}", kind.as_str())))
 }
 
 /// The store-level accountability of a change made through the API.
