@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 
 use crate::auth::Session;
 use crate::identity::{ConnInfo, PeerIdentity};
-use crate::policy::{self, CallParams, MethodRule};
+use crate::policy::{self, CallParams, MethodRule, RoleTable};
 use crate::server::Shared;
 
 /// Another agency's data the caller may see, and the grants that say how much.
@@ -47,6 +47,7 @@ pub struct Caller {
     pub shared_from: Option<SharedFrom>,
     pub reason: Option<String>,
     pub case_number: Option<String>,
+    roles: Arc<RoleTable>,
     note: Arc<AtomicU64>,
 }
 
@@ -59,7 +60,9 @@ impl Caller {
     /// The role's permission check already passed; handlers use this only to shape output
     /// (covert lists, redacted audit parameters), never to allow or refuse.
     pub fn can(&self, p: policy::Permission) -> bool {
-        self.session.as_ref().is_some_and(|s| s.role.allows(p))
+        self.session
+            .as_ref()
+            .is_some_and(|s| self.roles.allows(s.role, p))
     }
 }
 
@@ -238,8 +241,16 @@ async fn admit(
     if let Some(user) = &draft.params.login_user {
         draft.principal = user.clone();
     }
+    let roles = {
+        let (shared, store) = (shared.clone(), store.clone());
+        tokio::task::spawn_blocking(move || shared.role_table(&store))
+            .await
+            .map_err(|_| Status::internal("role check failed"))?
+            .map_err(|e| crate::error::store_status(&e))?
+    };
     let mut caller = Caller {
         agency: agency.clone(),
+        roles,
         store,
         principal: draft.principal.clone(),
         session: None,
@@ -264,7 +275,7 @@ async fn admit(
                 "the session was issued to another client certificate",
             ));
         }
-        if !session.role.allows(permission) {
+        if !caller.roles.allows(session.role, permission) {
             return Err(Status::permission_denied(format!(
                 "role {} may not call {}",
                 session.role.as_str(),

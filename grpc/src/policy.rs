@@ -30,6 +30,123 @@ pub enum Permission {
     Transparency,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 16] = [
+        Permission::OwnSession,
+        Permission::ReadsSearch,
+        Permission::ReadsLive,
+        Permission::HotlistsRead,
+        Permission::HotlistsWrite,
+        Permission::HotlistsCovert,
+        Permission::AlertsStream,
+        Permission::CamerasRead,
+        Permission::CamerasWrite,
+        Permission::AuditRead,
+        Permission::AdminPrincipals,
+        Permission::AdminPolicy,
+        Permission::AdminSharing,
+        Permission::AdminHolds,
+        Permission::AdminLegal,
+        Permission::Transparency,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        use Permission::*;
+        match self {
+            OwnSession => "own_session",
+            ReadsSearch => "reads_search",
+            ReadsLive => "reads_live",
+            HotlistsRead => "hotlists_read",
+            HotlistsWrite => "hotlists_write",
+            HotlistsCovert => "hotlists_covert",
+            AlertsStream => "alerts_stream",
+            CamerasRead => "cameras_read",
+            CamerasWrite => "cameras_write",
+            AuditRead => "audit_read",
+            AdminPrincipals => "admin_principals",
+            AdminPolicy => "admin_policy",
+            AdminSharing => "admin_sharing",
+            AdminHolds => "admin_holds",
+            AdminLegal => "admin_legal",
+            Transparency => "transparency",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Permissions that reveal plates: never for auditors, whatever an agency configures.
+    pub fn plate_data(self) -> bool {
+        use Permission::*;
+        matches!(
+            self,
+            ReadsSearch | ReadsLive | HotlistsRead | HotlistsWrite | HotlistsCovert | AlertsStream
+        )
+    }
+}
+
+/// One agency's roles → permissions: the defaults of [`Role::permissions`], with the roles the
+/// agency has configured (`Admin.SetRolePolicy`) replaced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleTable(std::collections::HashMap<Role, Vec<Permission>>);
+
+impl Default for RoleTable {
+    fn default() -> Self {
+        Self(
+            Role::ALL
+                .into_iter()
+                .map(|r| (r, r.permissions().to_vec()))
+                .collect(),
+        )
+    }
+}
+
+impl RoleTable {
+    /// The defaults with `overrides` (role name → permission names) applied, or what is wrong.
+    pub fn with_overrides(overrides: &custos_store::RolePolicy) -> Result<Self, String> {
+        let mut t = Self::default();
+        for (role, perms) in overrides {
+            let r = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+            let mut ps = Vec::new();
+            for p in perms {
+                let p = Permission::parse(p).ok_or_else(|| format!("unknown permission {p:?}"))?;
+                if r == Role::Auditor && p.plate_data() {
+                    return Err(format!("auditors never get plate data ({})", p.as_str()));
+                }
+                if !ps.contains(&p) {
+                    ps.push(p);
+                }
+            }
+            t.0.insert(r, ps);
+        }
+        for p in [Permission::AdminPrincipals, Permission::AdminPolicy] {
+            if !t.allows(Role::Admin, p) {
+                return Err(format!(
+                    "admin must keep {} (or nobody could undo this)",
+                    p.as_str()
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn allows(&self, role: Role, p: Permission) -> bool {
+        self.0.get(&role).is_some_and(|ps| ps.contains(&p))
+    }
+
+    /// Every role with its permission names, in a stable order.
+    pub fn describe(&self) -> Vec<(Role, Vec<&'static str>)> {
+        Role::ALL
+            .into_iter()
+            .map(|r| {
+                let ps = self.0.get(&r).map(Vec::as_slice).unwrap_or(&[]);
+                (r, ps.iter().map(|p| p.as_str()).collect())
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     Admin,
@@ -106,10 +223,6 @@ impl Role {
             Role::Operator => &[OwnSession, AlertsStream],
             Role::Auditor => &[OwnSession, AuditRead, Transparency],
         }
-    }
-
-    pub fn allows(self, p: Permission) -> bool {
-        self.permissions().contains(&p)
     }
 }
 
@@ -310,6 +423,16 @@ pub static METHODS: &[MethodRule] = &[
         decode::<pb::PurposePolicy>,
     ),
     MethodRule::new(
+        "/custos.v1.Admin/GetRolePolicy",
+        Some(P::AdminPolicy),
+        decode::<pb::Empty>,
+    ),
+    MethodRule::new(
+        "/custos.v1.Admin/SetRolePolicy",
+        Some(P::AdminPolicy),
+        decode::<pb::RolePolicy>,
+    ),
+    MethodRule::new(
         "/custos.v1.Admin/ListGrants",
         Some(P::AdminSharing),
         decode::<pb::Empty>,
@@ -412,8 +535,9 @@ mod tests {
 
     #[test]
     fn least_privilege() {
-        assert!(!Role::Auditor.allows(Permission::ReadsSearch));
-        assert!(!Role::Admin.allows(Permission::ReadsSearch));
+        let t = RoleTable::default();
+        assert!(!t.allows(Role::Auditor, Permission::ReadsSearch));
+        assert!(!t.allows(Role::Admin, Permission::ReadsSearch));
         assert_eq!(
             Role::Operator.permissions(),
             &[Permission::OwnSession, Permission::AlertsStream]
@@ -422,6 +546,23 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert!(rule("/custos.v1.Reads/Nope").is_none());
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+        }
+    }
+
+    #[test]
+    fn agency_overrides() {
+        let o = |role: &str, ps: &[&str]| -> custos_store::RolePolicy {
+            [(role.to_owned(), ps.iter().map(|p| p.to_string()).collect())].into()
+        };
+        let t = RoleTable::with_overrides(&o("investigator", &["own_session"])).unwrap();
+        assert!(!t.allows(Role::Investigator, Permission::ReadsSearch));
+        assert!(t.allows(Role::Supervisor, Permission::ReadsSearch));
+        assert!(RoleTable::with_overrides(&o("auditor", &["reads_search"])).is_err());
+        assert!(RoleTable::with_overrides(&o("janitor", &[])).is_err());
+        assert!(RoleTable::with_overrides(&o("operator", &["fly"])).is_err());
+        assert!(RoleTable::with_overrides(&o("admin", &["own_session"])).is_err());
     }
 
     /// Just enough of descriptor.proto to list service methods, without a prost-types

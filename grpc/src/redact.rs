@@ -67,6 +67,7 @@ plain!(
     pb::UpdatePrincipalRequest,
     pb::RetentionPolicy,
     pb::PurposePolicy,
+    pb::RolePolicy,
     pb::CreateGrantRequest,
     pb::IdRequest,
     pb::PlaceHoldRequest,

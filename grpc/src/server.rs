@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use custos_store::{AgencyStore, Clock, Layout, StoreOptions, SystemClock};
 use ed25519_dalek::SigningKey;
@@ -15,6 +15,7 @@ use crate::error::GrpcError;
 use crate::gate::GateLayer;
 use crate::hub::Hub;
 use crate::pb;
+use crate::policy::RoleTable;
 use crate::services::{AdminSvc, AuditSvc, AuthSvc, CamerasSvc, HotlistsSvc, ReadsSvc};
 use crate::tls::{self, TlsFiles};
 
@@ -32,9 +33,45 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     signer: SigningKey,
     appliance_log: Mutex<()>,
+    /// Each agency's role table, loaded from its store on first use.
+    roles: RwLock<HashMap<String, Arc<RoleTable>>>,
 }
 
 impl Shared {
+    /// The agency's roles → permissions (its overrides on the defaults).
+    pub fn role_table(&self, store: &AgencyStore) -> custos_store::Result<Arc<RoleTable>> {
+        if let Some(t) = self
+            .roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(store.agency())
+        {
+            return Ok(t.clone());
+        }
+        let table = match store.role_policy()? {
+            // Validated when it was set; a table that no longer validates falls back to the
+            // defaults rather than granting anything unexpected.
+            Some(o) => RoleTable::with_overrides(&o).unwrap_or_else(|e| {
+                tracing::error!(agency = store.agency(), error = %e, "stored role policy invalid; using defaults");
+                RoleTable::default()
+            }),
+            None => RoleTable::default(),
+        };
+        let table = Arc::new(table);
+        self.roles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(store.agency().to_owned(), table.clone());
+        Ok(table)
+    }
+
+    pub fn set_role_table(&self, agency: &str, table: RoleTable) {
+        self.roles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agency.to_owned(), Arc::new(table));
+    }
+
     /// Appends to the appliance-level log: refusals that name no agency (no certificate, an
     /// unknown agency, a failed TLS handshake).
     pub fn appliance_audit(&self, action: &str, details: &str) -> custos_store::Result<()> {
@@ -150,6 +187,7 @@ impl ServerBuilder {
             clock: self.clock,
             signer,
             appliance_log: Mutex::new(()),
+            roles: RwLock::default(),
         };
         Ok(Server {
             shared: Arc::new(shared),

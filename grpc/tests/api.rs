@@ -463,3 +463,74 @@ fn base32_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agency_role_policy_applies_at_once() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "boss", Role::Admin),
+    ])
+    .await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    let req = || search(exact("AB12CDE"), "stolen_vehicle", "");
+    reads(&ch).search(authed(req(), &tok)).await.unwrap();
+
+    let bch = f.channel(Some(f.user("boss"))).await;
+    let btok = f.login(&bch, "boss").await.unwrap();
+    let mut admin = pb::admin_client::AdminClient::new(bch.clone());
+    let set = |role: &str, perms: &[&str]| pb::RolePolicy {
+        roles: vec![pb::RolePermissions {
+            role: role.into(),
+            permissions: perms.iter().map(|p| p.to_string()).collect(),
+        }],
+    };
+    assert_code(
+        admin
+            .set_role_policy(authed(
+                set("auditor", &["audit_read", "reads_search"]),
+                &btok,
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    let table = admin
+        .set_role_policy(authed(
+            set("investigator", &["own_session", "alerts_stream"]),
+            &btok,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(table.roles.len(), 5);
+    // The next call of the logged-in investigator is refused.
+    assert_code(
+        reads(&ch).search(authed(req(), &tok)).await,
+        Code::PermissionDenied,
+    );
+    // Another role changed later keeps the investigator's change.
+    admin
+        .set_role_policy(authed(set("operator", &["own_session"]), &btok))
+        .await
+        .unwrap();
+    let got = admin
+        .get_role_policy(authed(pb::Empty {}, &btok))
+        .await
+        .unwrap()
+        .into_inner();
+    let perms = |r: &str| {
+        got.roles
+            .iter()
+            .find(|x| x.role == r)
+            .unwrap()
+            .permissions
+            .clone()
+    };
+    assert_eq!(perms("investigator"), ["own_session", "alerts_stream"]);
+    assert_eq!(perms("operator"), ["own_session"]);
+    assert!(
+        f.last_audit("north", "/custos.v1.Admin/SetRolePolicy")
+            .outcome
+            == "ok"
+    );
+}

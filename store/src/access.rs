@@ -12,6 +12,10 @@ use crate::records::{Principal, RecordKind};
 use crate::schema::{META, RECORDS, hits_table, reads_table};
 
 const META_PURPOSES: &str = "purpose_policy";
+const META_ROLES: &str = "role_policy";
+
+/// Role name → permission names.
+pub type RolePolicy = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A principal's login factors and lockout state. Sealed at rest under the records key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -180,35 +184,71 @@ impl AgencyStore {
         Ok(existed)
     }
 
-    pub fn purpose_policy(&self) -> Result<PurposePolicy> {
+    /// A JSON setting from the meta table.
+    fn meta_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
         let txn = self.begin_read()?;
         let t = txn.open_table(META).map_err(|e| self.db_err(e))?;
-        match t.get(META_PURPOSES).map_err(|e| self.db_err(e))? {
-            Some(v) => serde_json::from_slice(v.value()).map_err(|e| StoreError::Malformed {
-                agency: self.agency().into(),
-                what: "purpose policy".into(),
-                reason: e.to_string(),
-            }),
-            None => Ok(PurposePolicy::default()),
+        match t.get(key).map_err(|e| self.db_err(e))? {
+            Some(v) => {
+                serde_json::from_slice(v.value())
+                    .map(Some)
+                    .map_err(|e| StoreError::Malformed {
+                        agency: self.agency().into(),
+                        what: what.into(),
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
         }
     }
 
-    pub fn set_purpose_policy(&self, access: &Access, policy: &PurposePolicy) -> Result<()> {
-        policy.validate()?;
-        let json = serde_json::to_vec(policy).map_err(|e| StoreError::BadInput(e.to_string()))?;
+    /// Stores a JSON setting in the meta table, audited with `action` (the value as parameters).
+    fn set_meta_json<T: Serialize>(
+        &self,
+        access: &Access,
+        key: &str,
+        action: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_vec(value).map_err(|e| StoreError::BadInput(e.to_string()))?;
         let _w = self.write_guard();
         let txn = self.begin_write()?;
         txn.open_table(META)
             .map_err(redb::Error::from)
             .and_then(|mut t| {
-                t.insert(META_PURPOSES, json.as_slice())
+                t.insert(key, json.as_slice())
                     .map(|_| ())
                     .map_err(redb::Error::from)
             })
             .map_err(|e| self.db_err(e))?;
         let params = String::from_utf8_lossy(&json).into_owned();
-        self.audit_in(&txn, &access.event("purposes.set", "policy", params))?;
+        self.audit_in(&txn, &access.event(action, "policy", params))?;
         self.commit(txn)
+    }
+
+    pub fn purpose_policy(&self) -> Result<PurposePolicy> {
+        Ok(self
+            .meta_json(META_PURPOSES, "purpose policy")?
+            .unwrap_or_default())
+    }
+
+    pub fn set_purpose_policy(&self, access: &Access, policy: &PurposePolicy) -> Result<()> {
+        policy.validate()?;
+        self.set_meta_json(access, META_PURPOSES, "purposes.set", policy)
+    }
+
+    /// The agency's role → permissions overrides (role name → permission names), if it has
+    /// any. Their meaning (and validation) belongs to the API layer.
+    pub fn role_policy(&self) -> Result<Option<RolePolicy>> {
+        self.meta_json(META_ROLES, "role policy")
+    }
+
+    pub fn set_role_policy(&self, access: &Access, policy: &RolePolicy) -> Result<()> {
+        self.set_meta_json(access, META_ROLES, "roles.set", policy)
     }
 
     /// (day, reads, hits) for the days in [from_day, to_day] that have data: transparency

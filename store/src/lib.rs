@@ -31,7 +31,7 @@ pub mod search;
 pub mod vocab;
 pub mod wipe;
 
-pub use access::{Camera, LoginSecrets, Purpose, PurposePolicy, PurposeRefusal};
+pub use access::{Camera, LoginSecrets, Purpose, PurposePolicy, PurposeRefusal, RolePolicy};
 pub use agency::{Access, AgencyId, AgencyStore, AuditLog, StoreOptions};
 pub use appliance::Layout;
 pub use clock::{Clock, ManualClock, SystemClock};

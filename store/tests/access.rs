@@ -95,6 +95,14 @@ fn cameras_delete_and_purposes() {
     p.allowed.retain(|x| x.name != "stolen_vehicle");
     f.store.set_purpose_policy(&who, &p).unwrap();
     assert_eq!(f.store.purpose_policy().unwrap(), p);
+
+    assert_eq!(f.store.role_policy().unwrap(), None);
+    let roles: custos_store::RolePolicy =
+        [("operator".to_owned(), vec!["alerts_stream".to_owned()])].into();
+    f.store.set_role_policy(&who, &roles).unwrap();
+    assert_eq!(f.store.role_policy().unwrap(), Some(roles));
+    let log = f.store.audit_log().unwrap().records;
+    assert_eq!(log.last().unwrap().body.action, "roles.set");
 }
 
 #[test]

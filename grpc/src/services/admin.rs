@@ -9,12 +9,12 @@ use custos_store::records::{LegalRequest, Principal, RecordKind, SharingGrant};
 use custos_store::{LegalHold, ReadId, StoreError};
 use tonic::{Request, Response, Status};
 
-use super::{access, caller, ident, on_store, record, text};
+use super::{access, blocking, caller, ident, on_store, record, text};
 use crate::auth::provision_principal;
 use crate::convert;
 use crate::error::GrpcError;
 use crate::pb;
-use crate::policy::Role;
+use crate::policy::{Role, RoleTable};
 use crate::server::Shared;
 use crate::totp;
 
@@ -34,6 +34,31 @@ fn principal(id: u64, p: Principal) -> pb::Principal {
         name: p.name,
         role: p.role,
         disabled: p.disabled,
+    }
+}
+
+fn as_policy(t: &RoleTable) -> custos_store::RolePolicy {
+    t.describe()
+        .into_iter()
+        .map(|(r, ps)| {
+            (
+                r.as_str().to_owned(),
+                ps.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect()
+}
+
+fn role_policy(t: &RoleTable) -> pb::RolePolicy {
+    pb::RolePolicy {
+        roles: t
+            .describe()
+            .into_iter()
+            .map(|(r, ps)| pb::RolePermissions {
+                role: r.as_str().into(),
+                permissions: ps.into_iter().map(str::to_owned).collect(),
+            })
+            .collect(),
     }
 }
 
@@ -172,6 +197,52 @@ impl pb::admin_server::Admin for AdminSvc {
         let (who, q) = (access(&c, "purpose policy"), p.clone());
         on_store(&c, move |store| store.set_purpose_policy(&who, &q)).await?;
         Ok(Response::new(convert::purposes(p)))
+    }
+
+    async fn get_role_policy(
+        &self,
+        req: Request<pb::Empty>,
+    ) -> Result<Response<pb::RolePolicy>, Status> {
+        let c = caller(&req)?;
+        let (shared, store) = (self.shared.clone(), c.store.clone());
+        let table = blocking(move || shared.role_table(&store)).await?;
+        Ok(Response::new(role_policy(&table)))
+    }
+
+    async fn set_role_policy(
+        &self,
+        req: Request<pb::RolePolicy>,
+    ) -> Result<Response<pb::RolePolicy>, Status> {
+        let c = caller(&req)?;
+        // Roles not named keep what they have now.
+        let (shared, store) = (self.shared.clone(), c.store.clone());
+        let current = blocking(move || shared.role_table(&store)).await?;
+        let mut overrides: custos_store::RolePolicy = as_policy(&current);
+        overrides.extend(
+            req.into_inner()
+                .roles
+                .into_iter()
+                .map(|r| (r.role, r.permissions)),
+        );
+        let table = RoleTable::with_overrides(&overrides).map_err(Status::invalid_argument)?;
+        // Stored as the complete table in force, so later changes of the built-in defaults do
+        // not silently change this agency's roles.
+        let full: custos_store::RolePolicy = table
+            .describe()
+            .into_iter()
+            .map(|(r, ps)| {
+                (
+                    r.as_str().to_owned(),
+                    ps.into_iter().map(str::to_owned).collect(),
+                )
+            })
+            .collect();
+        let who = access(&c, "role policy");
+        on_store(&c, move |store| store.set_role_policy(&who, &full)).await?;
+        let reply = role_policy(&table);
+        self.shared.set_role_table(&c.agency, table);
+        c.set_result_count(1);
+        Ok(Response::new(reply))
     }
 
     async fn list_grants(
