@@ -53,6 +53,8 @@ pub struct GrpcConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
+    /// Revoked client certificates (`custos pki revoke`); read at start.
+    pub crl: Option<PathBuf>,
     pub max_request_bytes: usize,
     pub session_idle_minutes: u64,
     pub session_absolute_hours: u64,
@@ -69,6 +71,7 @@ impl Default for GrpcConfig {
             tls_cert: None,
             tls_key: None,
             client_ca: None,
+            crl: None,
             max_request_bytes: custos_grpc::server::DEFAULT_MAX_REQUEST_BYTES,
             session_idle_minutes: auth.idle.as_secs() / 60,
             session_absolute_hours: auth.absolute.as_secs() / 3600,
@@ -131,6 +134,7 @@ impl GrpcConfig {
                 cert: cert.clone(),
                 key: key.clone(),
                 client_ca: ca.clone(),
+                crl: self.crl.clone(),
             })),
             (None, None, None) => Ok(None),
             _ => {

@@ -91,6 +91,12 @@ fn serve_with_python_client_over_mutual_tls() {
     custos(&[
         "pki", "client", "--dir", &pki, "--agency", "north", "--name", "jane",
     ]);
+    custos(&[
+        "pki", "client", "--dir", &pki, "--agency", "north", "--name", "lost",
+    ]);
+    let lost = format!("{pki}/clients/north-lost.pem");
+    let out = custos(&["pki", "revoke", "--dir", &pki, "--cert", &lost]);
+    assert!(out.contains("revoked"), "{out}");
     custos(&["agency", "create", "--data-dir", &data, "--agency", "north"]);
     std::fs::write(d("pw"), "a long enough password\n").unwrap();
     let out = custos(&[
@@ -120,7 +126,7 @@ fn serve_with_python_client_over_mutual_tls() {
     let port = free_port();
     let config = format!(
         "[store]\ndata_dir = \"{data}\"\ncache_mb = 16\n\n[grpc]\nlisten = \"127.0.0.1:{port}\"\n\
-         tls_cert = \"{pki}/server.pem\"\ntls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\n"
+         tls_cert = \"{pki}/server.pem\"\ntls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\ncrl = \"{pki}/crl.pem\"\n"
     );
     std::fs::write(d("custos.toml"), config).unwrap();
 

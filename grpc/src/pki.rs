@@ -8,9 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SerialNumber,
 };
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use time::{Duration, OffsetDateTime};
 
@@ -21,6 +23,10 @@ pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
 pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server.key";
+/// Revoked client certificates, signed by the CA (`[grpc] crl`).
+pub const CRL: &str = "crl.pem";
+/// The serials behind the CRL (hex, revocation time), so it can be re-signed.
+const REVOKED: &str = "revoked.json";
 
 fn pki_err(e: rcgen::Error) -> GrpcError {
     GrpcError::Pki(e.to_string())
@@ -74,7 +80,73 @@ pub fn create_ca(dir: &Path, name: &str) -> Result<PathBuf, GrpcError> {
     write_new(&dir.join(CA_KEY), &key.serialize_pem(), 0o600)?;
     let path = dir.join(CA_CERT);
     write_new(&path, &cert.pem(), 0o644)?;
+    write_crl(dir, &[])?;
     Ok(path)
+}
+
+/// Revokes a client certificate: adds its serial to the CA's list and re-signs `crl.pem`.
+/// Servers load the CRL at start (`[grpc] crl`); a revoked certificate then fails the TLS
+/// handshake. Returns the serial (hex).
+pub fn revoke(dir: &Path, cert: &Path) -> Result<String, GrpcError> {
+    let der = crate::tls::load_certs(cert)?;
+    let (_, x) = X509Certificate::from_der(&der[0])
+        .map_err(|e| GrpcError::Pki(format!("{}: {e}", cert.display())))?;
+    let serial = hex::encode(x.raw_serial());
+    let mut list = revoked(dir)?;
+    if !list.iter().any(|(s, _)| *s == serial) {
+        list.push((serial.clone(), OffsetDateTime::now_utc().unix_timestamp()));
+    }
+    write_crl(dir, &list)?;
+    let path = dir.join(REVOKED);
+    let json = serde_json::to_string_pretty(&list).map_err(|e| GrpcError::Pki(e.to_string()))?;
+    replace(&path, &json, 0o644)?;
+    Ok(serial)
+}
+
+fn revoked(dir: &Path) -> Result<Vec<(String, i64)>, GrpcError> {
+    let path = dir.join(REVOKED);
+    match fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| GrpcError::Pem {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Writes a file through a temporary name and a rename, so readers never see half of it.
+fn replace(path: &Path, data: &str, mode: u32) -> Result<(), GrpcError> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    write_new(&tmp, data, mode)?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn write_crl(dir: &Path, list: &[(String, i64)]) -> Result<(), GrpcError> {
+    let now = OffsetDateTime::now_utc();
+    let mut revoked_certs = Vec::new();
+    for (serial, at) in list {
+        revoked_certs.push(RevokedCertParams {
+            serial_number: SerialNumber::from_slice(
+                &hex::decode(serial).map_err(|e| GrpcError::Pki(e.to_string()))?,
+            ),
+            revocation_time: OffsetDateTime::from_unix_timestamp(*at)
+                .map_err(|e| GrpcError::Pki(e.to_string()))?,
+            reason_code: Some(RevocationReason::Unspecified),
+            invalidity_date: None,
+        });
+    }
+    let params = CertificateRevocationListParams {
+        this_update: now - Duration::minutes(5),
+        next_update: now + Duration::days(365),
+        crl_number: SerialNumber::from(list.len() as u64 + 1),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(&load_issuer(dir)?).map_err(pki_err)?;
+    replace(&dir.join(CRL), &crl.pem().map_err(pki_err)?, 0o644)
 }
 
 fn load_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, GrpcError> {
@@ -182,8 +254,15 @@ mod tests {
             cert: d.path().join(SERVER_CERT),
             key: d.path().join(SERVER_KEY),
             client_ca: d.path().join(CA_CERT),
+            crl: Some(d.path().join(CRL)),
         })
         .unwrap();
         assert!(issue_client(d.path(), d.path(), "north", "../x", false).is_err());
+        // Revocation: the serial lands in a CRL the server config loads.
+        let before = fs::read(d.path().join(CRL)).unwrap();
+        let serial = revoke(d.path(), &cert).unwrap();
+        assert_eq!(revoke(d.path(), &cert).unwrap(), serial, "idempotent");
+        assert_ne!(fs::read(d.path().join(CRL)).unwrap(), before);
+        assert_eq!(revoked(d.path()).unwrap().len(), 1);
     }
 }

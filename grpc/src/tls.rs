@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -30,6 +30,8 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: PathBuf,
+    /// Revoked client certificates (`custos pki revoke`), loaded at start.
+    pub crl: Option<PathBuf>,
 }
 
 /// A handshake slower than this is dropped (slowloris).
@@ -72,7 +74,15 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, Grpc
     for ca in load_certs(&files.client_ca)? {
         roots.add(ca).map_err(tls)?;
     }
+    let mut crls = Vec::new();
+    if let Some(path) = &files.crl {
+        crls = CertificateRevocationListDer::pem_file_iter(path)
+            .map_err(pem_err(path))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pem_err(path))?;
+    }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .with_crls(crls)
         .allow_unauthenticated()
         .build()
         .map_err(|e| GrpcError::Tls(e.to_string()))?;

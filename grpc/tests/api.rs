@@ -333,7 +333,7 @@ async fn admin_manages_principals_hotlists_cameras_and_health_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insecure_dev_mode_on_loopback() {
-    let f = Fixture::start_with(&[("north", "jane", Role::Investigator)], true).await;
+    let f = Fixture::start_with(&[("north", "jane", Role::Investigator)], true, &[]).await;
     let ch = f.plaintext_channel().await;
     let mut auth = pb::auth_client::AuthClient::new(ch.clone());
     f.clock.advance_ms(30_000);

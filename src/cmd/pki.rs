@@ -11,7 +11,8 @@ pub const DEFAULT_PKI_DIR: &str = "/etc/custos/pki";
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Creates the CA (ca.pem, ca.key) that signs the server and client certificates.
+    /// Creates the CA (ca.pem, ca.key) that signs the server and client certificates, and an
+    /// empty revocation list (crl.pem).
     Init {
         #[arg(long, default_value = DEFAULT_PKI_DIR)]
         dir: PathBuf,
@@ -41,6 +42,15 @@ pub enum Command {
         /// Where to write <agency>-<name>.pem and .key (default: DIR/clients).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Revokes a client certificate: re-signs DIR/crl.pem. Servers read it at start
+    /// (`[grpc] crl`): restart them.
+    Revoke {
+        #[arg(long, default_value = DEFAULT_PKI_DIR)]
+        dir: PathBuf,
+        /// The certificate (PEM) to revoke.
+        #[arg(long)]
+        cert: PathBuf,
     },
 }
 
@@ -85,6 +95,15 @@ pub fn run(args: Args) -> Result<()> {
                 name,
                 cert.display(),
                 key.display()
+            );
+        }
+        Command::Revoke { dir, cert } => {
+            let serial = pki::revoke(&dir, &cert)
+                .with_context(|| format!("cannot revoke {}", cert.display()))?;
+            println!(
+                "revoked {} (serial {serial}); {} re-signed — restart `custos serve` to apply",
+                cert.display(),
+                dir.join(pki::CRL).display()
             );
         }
     }

@@ -197,6 +197,7 @@ fn main() -> Result<()> {
             cert: pki_dir.join(pki::SERVER_CERT),
             key: pki_dir.join(pki::SERVER_KEY),
             client_ca: pki_dir.join(pki::CA_CERT),
+            crl: None,
         })
         .build()?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -71,11 +71,16 @@ pub fn read(plate: &str, camera: &str, at_ms: u64, hit: bool) -> NewRead {
 impl Fixture {
     /// Agencies north and south; users (agency, name, role); reads in north.
     pub async fn start(users: &[(&str, &str, Role)]) -> Fixture {
-        Self::start_with(users, false).await
+        Self::start_with(users, false, &[]).await
     }
 
-    /// `insecure`: plaintext on loopback (`--insecure-dev`) instead of TLS.
-    pub async fn start_with(users: &[(&str, &str, Role)], insecure: bool) -> Fixture {
+    /// `insecure`: plaintext on loopback (`--insecure-dev`) instead of TLS. `revoked`: users
+    /// whose certificates are revoked before the server starts.
+    pub async fn start_with(
+        users: &[(&str, &str, Role)],
+        insecure: bool,
+        revoked: &[&str],
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().join("data"));
         let clock = ManualClock::new(SystemClock.now_ms());
@@ -109,6 +114,9 @@ impl Fixture {
             let store = stores.iter().find(|s| s.agency() == *agency).unwrap();
             let (_, secret) = provision_principal(store, &who, name, *role, PASSWORD).unwrap();
             let (cert, key) = pki::issue_client(&pki, &pki, agency, name, false).unwrap();
+            if revoked.contains(name) {
+                pki::revoke(&pki, &cert).unwrap();
+            }
             out.push(User {
                 agency: agency.to_string(),
                 name: name.to_string(),
@@ -128,6 +136,7 @@ impl Fixture {
                 cert: pki.join(pki::SERVER_CERT),
                 key: pki.join(pki::SERVER_KEY),
                 client_ca: pki.join(pki::CA_CERT),
+                crl: Some(pki.join(pki::CRL)),
             })
         };
         for s in &stores {
