@@ -241,12 +241,15 @@ async fn admit(
     if let Some(user) = &draft.params.login_user {
         draft.principal = user.clone();
     }
-    let roles = {
-        let (shared, store) = (shared.clone(), store.clone());
-        tokio::task::spawn_blocking(move || shared.role_table(&store))
-            .await
-            .map_err(|_| Status::internal("role check failed"))?
-            .map_err(|e| crate::error::store_status(&e))?
+    let roles = match shared.cached_role_table(&agency) {
+        Some(t) => t,
+        None => {
+            let (shared, store) = (shared.clone(), store.clone());
+            tokio::task::spawn_blocking(move || shared.role_table(&store))
+                .await
+                .map_err(|_| Status::internal("role check failed"))?
+                .map_err(|e| crate::error::store_status(&e))?
+        }
     };
     let mut caller = Caller {
         agency: agency.clone(),

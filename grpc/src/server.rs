@@ -40,13 +40,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// The agency's roles → permissions (its overrides on the defaults).
     pub fn role_table(&self, store: &AgencyStore) -> custos_store::Result<Arc<RoleTable>> {
-        if let Some(t) = self
-            .roles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(store.agency())
-        {
-            return Ok(t.clone());
+        if let Some(t) = self.cached_role_table(store.agency()) {
+            return Ok(t);
         }
         let table = match store.role_policy()? {
             // Validated when it was set; a table that no longer validates falls back to the
@@ -63,6 +58,15 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .insert(store.agency().to_owned(), table.clone());
         Ok(table)
+    }
+
+    /// The role table if already loaded (no store access: safe on async threads).
+    pub fn cached_role_table(&self, agency: &str) -> Option<Arc<RoleTable>> {
+        self.roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agency)
+            .cloned()
     }
 
     pub fn set_role_table(&self, agency: &str, table: RoleTable) {
