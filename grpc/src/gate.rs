@@ -209,7 +209,6 @@ async fn admit(
                 .sessions
                 .check(&token)
                 .map_err(|e| Status::unauthenticated(e.to_string()))?;
-            draft.principal = session.principal.clone();
             if conn.peer.is_none() {
                 // Plaintext development mode: the session names the agency.
                 draft.agency = Some(session.agency.clone());
@@ -278,6 +277,9 @@ async fn admit(
                 "the session was issued to another client certificate",
             ));
         }
+        // The caller is now known to be the session's principal.
+        draft.principal = session.principal.clone();
+        caller.principal = session.principal.clone();
         if !caller.roles.allows(session.role, permission) {
             return Err(Status::permission_denied(format!(
                 "role {} may not call {}",

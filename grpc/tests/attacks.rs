@@ -118,6 +118,8 @@ async fn tokens_missing_forged_expired_revoked_and_foreign() {
         Code::Unauthenticated,
     );
     assert!(s.message().contains("another client certificate"));
+    // Recorded as the certificate's holder, not as the token's owner.
+    assert_eq!(f.last_audit("north", SEARCH).principal, "jane");
 
     // A person's certificate admits only that person.
     f.clock.advance_ms(30_000);
