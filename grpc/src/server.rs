@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     pub layout: Layout,
     pub clock: Arc<dyn Clock>,
     signer: SigningKey,
-    appliance_log: Mutex<()>,
+    appliance_log: Mutex<Budget>,
     /// Each agency's role table, loaded from its store on first use.
     roles: RwLock<HashMap<String, Arc<RoleTable>>>,
 }
@@ -78,17 +78,73 @@ impl Shared {
 
     /// Appends to the appliance-level log: refusals that name no agency (no certificate, an
     /// unknown agency, a failed TLS handshake).
+    ///
+    /// Anyone who can reach the port can cause these, so they are rate-limited: beyond
+    /// [`Budget::PER_WINDOW`] entries per window the rest are counted, and the count is written
+    /// as one `grpc.refusals_suppressed` entry when the next window opens.
     pub fn appliance_audit(&self, action: &str, details: &str) -> custos_store::Result<()> {
-        let _one_writer = self.appliance_log.lock().unwrap_or_else(|p| p.into_inner());
-        custos_store::appliance::append_appliance_log(
-            &self.layout,
-            &self.signer,
-            self.clock.now_ms(),
-            action,
-            "-",
-            details.to_owned(),
-        )
-        .map(|_| ())
+        let mut budget = self.appliance_log.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now_ms();
+        let append = |action: &str, details: String| {
+            custos_store::appliance::append_appliance_log(
+                &self.layout,
+                &self.signer,
+                now,
+                action,
+                "-",
+                details,
+            )
+            .map(|_| ())
+        };
+        match budget.take(now) {
+            Admit::No => Ok(()),
+            Admit::Yes { suppressed } => {
+                if suppressed > 0 {
+                    append(
+                        "grpc.refusals_suppressed",
+                        serde_json::json!({ "count": suppressed }).to_string(),
+                    )?;
+                }
+                append(action, details.to_owned())
+            }
+        }
+    }
+}
+
+/// The appliance log's rate limit (one writer at a time holds it).
+#[derive(Default)]
+pub(crate) struct Budget {
+    window_start_ms: u64,
+    used: u32,
+    suppressed: u64,
+}
+
+#[derive(Debug, PartialEq)]
+enum Admit {
+    No,
+    /// Write, after an entry for the `suppressed` ones not written before.
+    Yes {
+        suppressed: u64,
+    },
+}
+
+impl Budget {
+    const WINDOW_MS: u64 = 10_000;
+    const PER_WINDOW: u32 = 20;
+
+    fn take(&mut self, now: u64) -> Admit {
+        if now.saturating_sub(self.window_start_ms) >= Self::WINDOW_MS {
+            self.window_start_ms = now;
+            self.used = 0;
+        }
+        if self.used >= Self::PER_WINDOW {
+            self.suppressed += 1;
+            return Admit::No;
+        }
+        self.used += 1;
+        Admit::Yes {
+            suppressed: std::mem::take(&mut self.suppressed),
+        }
     }
 }
 
@@ -190,7 +246,7 @@ impl ServerBuilder {
             layout: self.layout,
             clock: self.clock,
             signer,
-            appliance_log: Mutex::new(()),
+            appliance_log: Mutex::new(Budget::default()),
             roles: RwLock::default(),
         };
         Ok(Server {
@@ -322,6 +378,19 @@ pub fn check_loopback(addr: SocketAddr) -> Result<(), GrpcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appliance_log_budget() {
+        let mut b = Budget::default();
+        let t = 1_000_000;
+        for _ in 0..Budget::PER_WINDOW {
+            assert_eq!(b.take(t), Admit::Yes { suppressed: 0 });
+        }
+        assert_eq!(b.take(t + 1), Admit::No);
+        assert_eq!(b.take(t + 2), Admit::No);
+        assert_eq!(b.take(t + Budget::WINDOW_MS), Admit::Yes { suppressed: 2 });
+        assert_eq!(b.take(t + Budget::WINDOW_MS), Admit::Yes { suppressed: 0 });
+    }
 
     #[test]
     fn plaintext_only_on_loopback() {
