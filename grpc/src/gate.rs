@@ -74,7 +74,8 @@ struct Draft {
     principal: String,
     params: CallParams,
     remote: String,
-    owner: Option<(String, Arc<AgencyStore>)>,
+    /// The agency whose data a call asks for, when not the caller's own.
+    owner: Option<String>,
 }
 
 #[derive(Clone)]
@@ -383,7 +384,7 @@ async fn check_grant(
     let Some(owner) = shared.agencies.get(target).cloned() else {
         return Err(denied());
     };
-    draft.owner = Some((target.to_owned(), owner.clone()));
+    draft.owner = Some(target.to_owned());
     if !rule.cross_agency {
         return Err(denied());
     }
@@ -442,7 +443,7 @@ async fn record(
     draft: &Draft,
     outcome: &str,
     count: u64,
-) -> Result<(), custos_store::StoreError> {
+) -> Result<(), String> {
     let ev = AuditEvent {
         principal: draft.principal.clone(),
         action: draft.method.clone(),
@@ -458,46 +459,37 @@ async fn record(
         result_count: count,
         outcome: outcome.to_owned(),
     };
-    let own = draft
-        .agency
-        .as_ref()
-        .and_then(|a| shared.agencies.get(a).cloned());
-    let owner = draft.owner.clone().map(|(_, store)| {
+    let own = draft.agency.as_ref().and_then(|a| shared.audit.get(a));
+    let owner = draft.owner.as_ref().and_then(|a| shared.audit.get(a));
+    if let Some(writer) = owner {
         let mut ev = ev.clone();
         ev.principal = format!(
             "{}/{}",
             draft.agency.as_deref().unwrap_or("?"),
             draft.principal
         );
-        (store, ev)
-    });
-    let shared = shared.clone();
-    let remote = draft.remote.clone();
-    tokio::task::spawn_blocking(move || {
-        match own {
-            Some(store) => {
-                store.audit(ev)?;
-            }
-            None => shared.appliance_audit(
-                "grpc.refused",
-                &serde_json::json!({
-                    "remote": remote,
-                    "method": ev.action,
-                    "principal": ev.principal,
-                    "outcome": ev.outcome,
-                })
-                .to_string(),
-            )?,
+        writer.write(ev).await?;
+    }
+    match own {
+        Some(writer) => writer.write(ev).await,
+        None => {
+            let (shared, remote) = (shared.clone(), draft.remote.clone());
+            tokio::task::spawn_blocking(move || {
+                shared
+                    .appliance_audit(
+                        "grpc.refused",
+                        &serde_json::json!({
+                            "remote": remote,
+                            "method": ev.action,
+                            "principal": ev.principal,
+                            "outcome": ev.outcome,
+                        })
+                        .to_string(),
+                    )
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|_| "appliance log task failed".to_owned())?
         }
-        if let Some((store, ev)) = owner {
-            store.audit(ev)?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap_or_else(|_| {
-        Err(custos_store::StoreError::BadInput(
-            "audit task panicked".into(),
-        ))
-    })
+    }
 }

@@ -7,6 +7,7 @@
 //! never check roles. The pipeline publishes reads and hotlist hits into a [`Hub`], from which
 //! `Reads.StreamLive` and `Hotlists.StreamAlerts` serve.
 
+mod audit_writer;
 pub mod auth;
 mod convert;
 pub mod error;

@@ -10,6 +10,7 @@ use custos_store::{AgencyStore, Clock, Layout, StoreOptions, SystemClock};
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 
+use crate::audit_writer::AuditWriter;
 use crate::auth::{AuthConfig, Sessions};
 use crate::error::GrpcError;
 use crate::gate::GateLayer;
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     signer: SigningKey,
     appliance_log: Mutex<Budget>,
+    /// Each agency's audit writer (group commit).
+    pub audit: HashMap<String, AuditWriter>,
     /// Each agency's role table, loaded from its store on first use.
     roles: RwLock<HashMap<String, Arc<RoleTable>>>,
 }
@@ -233,6 +236,14 @@ impl ServerBuilder {
             (Some(_), true) | (None, false) => return Err(GrpcError::NoTransport),
         };
         let signer = custos_store::appliance::signing_key(&self.layout)?;
+        let mut audit = HashMap::new();
+        for s in &self.agencies {
+            let w = AuditWriter::start(s.clone()).map_err(|source| GrpcError::Io {
+                path: self.layout.agency_dir(s.agency()),
+                source,
+            })?;
+            audit.insert(s.agency().to_owned(), w);
+        }
         let shared = Shared {
             agencies: self
                 .agencies
@@ -247,6 +258,7 @@ impl ServerBuilder {
             clock: self.clock,
             signer,
             appliance_log: Mutex::new(Budget::default()),
+            audit,
             roles: RwLock::default(),
         };
         Ok(Server {

@@ -117,3 +117,27 @@ fn counts_per_day() {
     assert_eq!(counts, vec![(d0, 2, 0), (d0 + 1, 1, 0)]);
     assert_eq!(f.store.counts_per_day(d0 + 1, d0 + 1).unwrap().len(), 1);
 }
+
+#[test]
+fn audit_batch_is_one_commit_that_verifies() {
+    let f = fixture();
+    let before = f.store.audit_log().unwrap().records.len();
+    let evs: Vec<custos_store::audit::AuditEvent> = (0..300)
+        .map(|i| custos_store::audit::AuditEvent {
+            principal: "jane".into(),
+            action: "/custos.v1.Reads/Search".into(),
+            target: "north".into(),
+            reason: "stolen_vehicle".into(),
+            case_number: None,
+            parameters: format!("{{\"i\":{i}}}"),
+            result_count: i,
+            outcome: "ok".into(),
+        })
+        .collect();
+    f.store.audit_batch(&evs).unwrap();
+    let log = f.store.audit_log().unwrap();
+    assert_eq!(log.records.len(), before + 300);
+    assert_eq!(log.records.last().unwrap().body.parameters, "{\"i\":299}");
+    // 300 entries crossed a checkpoint boundary inside the one transaction.
+    assert!(f.store.verify_audit().unwrap().ok());
+}
