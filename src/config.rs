@@ -21,6 +21,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub grpc: GrpcConfig,
+    #[serde(default)]
+    pub analysis: custos::analysis::AnalysisConfig,
 }
 
 /// `[store]`: where agency data lives.
@@ -156,8 +158,13 @@ impl Config {
 
     /// Cameras with defaults applied and every field checked.
     pub fn cameras(&self, path: &Path) -> Result<Vec<CameraSettings>> {
-        custos_pipeline::config::validate_cameras(&self.ingest, &self.cameras)
-            .with_context(|| format!("{}", path.display()))
+        let cameras = custos_pipeline::config::validate_cameras(&self.ingest, &self.cameras)
+            .with_context(|| format!("{}", path.display()))?;
+        let ids: Vec<&str> = cameras.iter().map(|c| c.id.as_str()).collect();
+        self.analysis
+            .validate(&ids)
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(cameras)
     }
 }
 

@@ -22,8 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the built-in test cameras and ingests them, printing per-camera status. No
-    /// configuration needed.
+    /// Runs the built-in test cameras, analyses them and prints the plates read per camera.
+    /// No configuration needed.
     Demo(cmd::demo::Args),
     /// Ingests the cameras of a config file, printing per-camera status.
     Ingest(cmd::ingest::Args),

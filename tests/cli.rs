@@ -61,8 +61,8 @@ fn config_errors_name_file_line_camera_and_key() {
 }
 
 #[test]
-fn demo_streams_every_test_camera() {
-    let out = custos(&["demo", "--cameras", "2", "--duration", "8"]);
+fn demo_streams_every_test_camera_and_reads_plates() {
+    let out = custos(&["demo", "--cameras", "2", "--duration", "25"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -79,6 +79,22 @@ fn demo_streams_every_test_camera() {
         assert!(
             row.contains("streaming") && row.contains("avdec_h264") && row.contains("1280x720"),
             "{row}"
+        );
+    }
+    // Plates read, one line per vehicle pass: camera, text, confidence.
+    let reads: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("cam") && l.contains(" %  ("))
+        .collect();
+    assert!(!reads.is_empty(), "no plates read in 25 s:\n{stdout}");
+    for line in reads {
+        let text = line.split_whitespace().nth(1).unwrap_or_default();
+        assert!(
+            text.len() >= 4
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+            "{line}"
         );
     }
 }

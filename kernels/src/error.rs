@@ -39,6 +39,8 @@ pub enum KernelError {
     },
     #[error("detector parameters are invalid: {0}")]
     BadParams(String),
+    #[error("plate detector model is invalid: {0}")]
+    BadModel(String),
     #[error(
         "no wgpu adapter found ({0}); install a Vulkan driver (scripts/setup installs Mesa's lavapipe)"
     )]

@@ -2,14 +2,15 @@
 //! backends that find plate candidates in frames from many cameras and cut, straighten and
 //! normalise each into the OCR batch.
 //!
-//! Per frame: luma plane → 2× pyramid → clipped horizontal gradient → box-filtered edge density
-//! (these run on the backend) → thresholds, connected components, shape filters, NMS (shared CPU
-//! code, on small maps) → candidates → per candidate a homography warp, resize and normalise into
-//! the caller's batch buffer (on the backend).
+//! Per frame: luma plane → 2× pyramid → a small convolutional detector on levels 1–3 (these run
+//! on the backend) → score threshold, box decoding, NMS (shared CPU code, on small maps) →
+//! candidates → per candidate a homography warp, resize and normalise into the caller's batch
+//! buffer (on the backend).
 
 mod backend;
 pub mod batch;
 pub mod boxes;
+pub mod detector;
 mod error;
 pub mod eval;
 mod localize;
@@ -23,10 +24,11 @@ pub mod wgpu_backend;
 
 pub use backend::{BackendChoice, BackendInfo, BackendKind, open};
 pub use batch::{BatchOutput, CropJob, CropSpec};
+pub use detector::DetectorModel;
 pub use error::KernelError;
 pub use localize::{FrameMaps, Localizer};
 pub use luma::{LumaView, MAX_SIDE};
-pub use map::Map;
+pub use map::{Map, Tensor};
 pub use native::NativeLocalizer;
 pub use params::DetectParams;
 pub use wgpu_backend::WgpuLocalizer;

@@ -3,31 +3,23 @@
 use custos_core::Candidate;
 
 use crate::{
-    BackendInfo, BatchOutput, CropJob, CropSpec, DetectParams, KernelError, LumaView, Map,
+    BackendInfo, BatchOutput, CropJob, CropSpec, DetectParams, KernelError, LumaView, Map, Tensor,
     batch::assign_slots,
 };
 
-/// Every intermediate map of one frame, for tests and tuning.
+/// Every intermediate result of one frame, for tests and tuning.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FrameMaps {
     /// Pyramid levels 1, 2, … (index 0 is level 1; level 0 is the frame itself).
     pub pyramid: Vec<Map>,
-    /// `(level, clipped horizontal gradient)` for each searched level.
-    pub gradients: Vec<(u32, Map)>,
-    /// `(level, edge density)` for each searched level: what box extraction reads.
-    pub densities: Vec<(u32, Map)>,
+    /// `(level, detector output)` for each searched level: what box decoding reads.
+    pub heads: Vec<(u32, Tensor)>,
 }
 
 impl FrameMaps {
-    pub fn density_refs(&self) -> Vec<(u32, &Map)> {
-        self.densities.iter().map(|(l, m)| (*l, m)).collect()
+    pub fn head_refs(&self) -> Vec<(u32, &Tensor)> {
+        self.heads.iter().map(|(l, t)| (*l, t)).collect()
     }
-}
-
-/// Whether the detector searches a pyramid level of this size: smaller ones cannot hold a
-/// plate that the shape filters would accept. Both backends skip the same levels.
-pub fn searchable(width: u32, height: u32) -> bool {
-    width >= 8 && height >= 4
 }
 
 /// Finds plate candidates in frames and cuts them into the OCR batch. One call takes frames from

@@ -180,11 +180,12 @@ fn batch_buffer_is_filled_in_order_and_overflow_is_counted() {
         out[2 * n..].iter().all(|v| v.is_nan()),
         "nothing written past the slots"
     );
-    // The crop of the best candidate is a plate: light background with dark strokes.
-    let first = &out[..n];
-    let dark = first.iter().filter(|&&v| v < -0.4).count();
-    let light = first.iter().filter(|&&v| v > 0.4).count();
-    assert!(dark > n / 20 && light > n / 5, "dark {dark}, light {light}");
+    // The crop of the best candidate is a plate: characters contrasting with their background
+    // (the 10th and 90th percentiles of a flat patch would be close).
+    let mut first = out[..n].to_vec();
+    first.sort_by(f32::total_cmp);
+    let (p10, p90) = (first[n / 10], first[n * 9 / 10]);
+    assert!(p90 - p10 > 0.3, "10th percentile {p10}, 90th {p90}");
 
     let job = CropJob {
         frame: 0,
@@ -199,8 +200,8 @@ fn batch_buffer_is_filled_in_order_and_overflow_is_counted() {
 
 #[test]
 fn real_images_reach_a_recall_floor() {
-    // A guard against regressions at today's level, not the target: `custos eval detect`
-    // measures the full sets (the EU photos are the quick ones to decode in a debug build).
+    // A guard against regressions, below today's level (`custos eval detect` measures the full
+    // sets; the EU photos are the quick ones to decode in a debug build).
     let mut loc = common::native();
     let (mut hits, mut plates) = (0, 0);
     let images = common::real_images("alpr-bench/MANIFEST.tsv", 10, |l| {
@@ -211,9 +212,9 @@ fn real_images_reach_a_recall_floor() {
         assert!(cands.len() <= 10);
         for b in &label.boxes {
             plates += 1;
-            hits += usize::from(found(&cands, *b) >= 0.3);
+            hits += usize::from(found(&cands, *b) >= 0.5);
         }
     }
     assert_eq!(plates, 10);
-    assert!(hits >= 6, "{hits} of {plates} plates found at IoU ≥ 0.3");
+    assert!(hits >= 9, "{hits} of {plates} plates found at IoU ≥ 0.5");
 }

@@ -1,9 +1,10 @@
 //! Every kernel's wgpu output equals the native backend's, on generated frames (odd sizes,
 //! padded strides, tiny) and real ones, all in one multi-camera batch per backend.
 //!
-//! Tolerances: pyramid, gradient and density maps within 1e-3 grey levels (both backends do the
-//! same float operations in the same order; only division and fused multiply-add may round
-//! differently); candidates identical boxes within 0.01 px; crops within 2 grey levels.
+//! Tolerances: pyramid maps within 1e-3 grey levels and detector outputs within 1e-3 relative
+//! (both backends do the same float operations in the same order; only division and fused
+//! multiply-add may round differently); candidates identical boxes within 0.05 px; crops within
+//! 2 grey levels.
 
 mod common;
 
@@ -11,6 +12,7 @@ use custos_core::Candidate;
 use custos_kernels::{CropJob, CropSpec, Localizer, LumaView, Map};
 
 const MAP_TOL: f32 = 1e-3;
+const HEAD_TOL: f32 = 1e-3;
 
 fn frames_owned() -> (Vec<common::Scene>, Vec<custos_kernels::eval::GrayImage>) {
     let scenes = vec![
@@ -60,22 +62,22 @@ fn maps_candidates_and_crops_match() {
         for (a, b) in n.pyramid.iter().zip(&g.pyramid) {
             assert_maps_close("pyramid", i, a, b);
         }
-        assert_eq!(
-            n.gradients.len(),
-            g.gradients.len(),
-            "frame {i}: searched levels"
-        );
-        for ((la, a), (lb, b)) in n.gradients.iter().zip(&g.gradients) {
+        assert_eq!(n.heads.len(), g.heads.len(), "frame {i}: searched levels");
+        for ((la, a), (lb, b)) in n.heads.iter().zip(&g.heads) {
             assert_eq!(la, lb);
-            assert_maps_close("gradient", i, a, b);
-        }
-        for ((_, a), (_, b)) in n.densities.iter().zip(&g.densities) {
-            assert_maps_close("density", i, a, b);
+            let d = a
+                .max_rel_diff(b)
+                .unwrap_or_else(|| panic!("frame {i} level {la}: shapes differ"));
+            assert!(
+                d <= HEAD_TOL,
+                "frame {i} level {la}: detector output differs by {d}"
+            );
         }
     }
-    // 17×9: level 1 (8×4) is the only one large enough to search; every frame has one.
-    assert_eq!(nm[0].densities.len(), 1);
-    assert!(nm[1..].iter().all(|m| !m.densities.is_empty()));
+    // 17×9 is too small for any level; 64×33 has level 1 only (32×16); the others more.
+    assert!(nm[0].heads.is_empty());
+    assert_eq!(nm[1].heads.len(), 1);
+    assert!(nm[2..].iter().all(|m| m.heads.len() >= 2));
 
     let nc = native.localize(&views).unwrap();
     let gc = gpu.localize(&views).unwrap();
@@ -84,7 +86,7 @@ fn maps_candidates_and_crops_match() {
         for (x, y) in a.iter().zip(b) {
             let (bx, by) = (x.bbox(), y.bbox());
             assert!(
-                bx.iter().zip(by).all(|(p, q)| (p - q).abs() < 0.01),
+                bx.iter().zip(by).all(|(p, q)| (p - q).abs() < 0.05),
                 "frame {i}: {bx:?} vs {by:?}"
             );
         }

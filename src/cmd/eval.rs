@@ -41,6 +41,12 @@ pub struct DetectArgs {
     /// Also list every labelled plate with no candidate at IoU ≥ 0.5.
     #[arg(long)]
     misses: bool,
+    /// Detector model file (default: the bundled models/plate-detector.json).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Detector score threshold, 0–1 (default: the detector's own).
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 fn parse_backend(s: &str) -> Result<BackendChoice, String> {
@@ -65,7 +71,15 @@ fn detect(a: DetectArgs) -> Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(".")),
     };
-    let mut loc = custos_kernels::open(a.backend, DetectParams::default(), a.threads)
+    let params = match &a.model {
+        Some(path) => DetectParams::with_model(custos_kernels::DetectorModel::load(path)?),
+        None => DetectParams::default(),
+    };
+    let params = DetectParams {
+        threshold: a.threshold.unwrap_or(params.threshold),
+        ..params
+    };
+    let mut loc = custos_kernels::open(a.backend, params, a.threads)
         .context("cannot open the kernels backend")?;
     let report = eval::evaluate(loc.as_mut(), &labels, &root)?;
     if a.json {

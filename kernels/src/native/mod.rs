@@ -1,5 +1,7 @@
-//! The native CPU backend: plain Rust kernels, parallel with rayon across frames and rows.
+//! The native CPU backend: plain Rust kernels, parallel with rayon across frames, rows and
+//! channels.
 
+pub mod conv;
 pub mod filters;
 
 use custos_core::Candidate;
@@ -7,10 +9,10 @@ use rayon::prelude::*;
 
 use crate::{
     BackendInfo, BackendKind, CropJob, CropSpec, DetectParams, FrameMaps, KernelError, Localizer,
-    LumaView, batch::check_jobs, boxes, localize::searchable, warp,
+    LumaView, batch::check_jobs, boxes, warp,
 };
 
-/// Computes every intermediate map of one frame.
+/// The pyramid and the detector's output on every searched level of one frame.
 pub fn frame_maps(luma: &LumaView<'_>, p: &DetectParams) -> FrameMaps {
     let mut pyramid = Vec::new();
     for level in 1..=p.max_level() {
@@ -21,23 +23,18 @@ pub fn frame_maps(luma: &LumaView<'_>, p: &DetectParams) -> FrameMaps {
         debug_assert_eq!(pyramid.len() as u32 + 1, level);
         pyramid.push(next);
     }
-    let mut gradients = Vec::new();
-    let mut densities = Vec::new();
-    for &level in &p.levels {
-        let src = &pyramid[level as usize - 1];
-        if !searchable(src.width, src.height) {
-            continue;
-        }
-        let g = filters::gradient(src, p.grad_clip);
-        let d = filters::box_v(&filters::box_h(&g, p.window_rx), p.window_ry);
-        gradients.push((level, g));
-        densities.push((level, d));
-    }
-    FrameMaps {
-        pyramid,
-        gradients,
-        densities,
-    }
+    let heads = p
+        .model
+        .levels
+        .iter()
+        .filter_map(|&level| {
+            let src = &pyramid[level as usize - 1];
+            p.model
+                .searchable(src.width, src.height)
+                .then(|| (level, conv::forward(&p.model, src)))
+        })
+        .collect();
+    FrameMaps { pyramid, heads }
 }
 
 /// Plate localisation on the CPU.
@@ -89,7 +86,7 @@ impl Localizer for NativeLocalizer {
                 .par_iter()
                 .map(|f| {
                     let maps = frame_maps(f, p);
-                    boxes::extract(&maps.density_refs(), f.width(), f.height(), p)
+                    boxes::decode(&maps.head_refs(), f.width(), f.height(), p)
                 })
                 .collect()
         }))

@@ -1,6 +1,6 @@
-//! The wgpu backend: the map kernels and the crop warp as WGSL compute shaders. All frames of a
-//! batch go into one command buffer (one submission for localisation, one for the crops); only
-//! the small density maps come back for box extraction.
+//! The wgpu backend: the pyramid, the detector's convolutions and the crop warp as WGSL compute
+//! shaders. All frames of a batch go into one command buffer (one submission for localisation,
+//! one for the crops); only the small detector outputs come back for box decoding.
 
 use std::borrow::Cow;
 use std::sync::mpsc;
@@ -10,12 +10,12 @@ use wgpu::util::DeviceExt;
 
 use crate::{
     BackendInfo, BackendKind, CropJob, CropSpec, DetectParams, FrameMaps, KernelError, Localizer,
-    LumaView, Map, batch::check_jobs, boxes, localize::searchable, map::half_size, warp,
+    LumaView, Map, Tensor, batch::check_jobs, boxes, map::half_size, warp,
 };
 
 const WG: u32 = 16;
 
-/// Uniform of the map kernels (`Dims` in common.wgsl).
+/// Uniform of the pyramid kernels (`Dims` in pyramid.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Dims {
@@ -24,9 +24,29 @@ struct Dims {
     dst_w: u32,
     dst_h: u32,
     stride: u32,
-    radius: i32,
-    clip: f32,
-    _pad: u32,
+    _pad: [u32; 3],
+}
+
+/// Uniform of the convolution kernel (`Conv` in conv.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    in_w: u32,
+    in_h: u32,
+    in_c: u32,
+    out_w: u32,
+    out_h: u32,
+    out_c: u32,
+    kernel: u32,
+    stride: u32,
+    dilation: u32,
+    pad: u32,
+    relu: u32,
+    w_off: u32,
+    b_off: u32,
+    normalise: u32,
+    subtract: f32,
+    divide: f32,
 }
 
 /// Uniform of the warp kernel (`Params` in warp.wgsl).
@@ -53,9 +73,10 @@ struct GpuJob {
     meta: [u32; 4],
 }
 
-/// A float map living on the GPU.
+/// A float map (`channels` planes) living on the GPU.
 struct GpuMap {
     buf: wgpu::Buffer,
+    channels: u32,
     width: u32,
     height: u32,
 }
@@ -71,17 +92,21 @@ struct GpuFrame {
 /// The GPU-side maps of one frame.
 struct GpuFrameMaps {
     pyramid: Vec<GpuMap>,
-    gradients: Vec<(u32, GpuMap)>,
-    densities: Vec<(u32, GpuMap)>,
+    heads: Vec<(u32, GpuMap)>,
 }
 
 struct Pipelines {
     down_luma: wgpu::ComputePipeline,
     down: wgpu::ComputePipeline,
-    gradient: wgpu::ComputePipeline,
-    box_h: wgpu::ComputePipeline,
-    box_v: wgpu::ComputePipeline,
+    conv: wgpu::ComputePipeline,
     warp: wgpu::ComputePipeline,
+}
+
+/// The detector's weights on the GPU: every layer's weights then biases, one buffer.
+struct GpuWeights {
+    buf: wgpu::Buffer,
+    /// Per layer: (offset of the weights, offset of the biases), in floats.
+    offsets: Vec<(u32, u32)>,
 }
 
 /// Opens the best Vulkan adapter (a real GPU when there is one, else e.g. lavapipe).
@@ -112,21 +137,35 @@ pub struct WgpuLocalizer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipes: Pipelines,
+    weights: GpuWeights,
     params: DetectParams,
     info: BackendInfo,
     max_binding: u64,
 }
 
-fn shader(device: &wgpu::Device, label: &str, body: &str, common: bool) -> wgpu::ShaderModule {
-    let src = if common {
-        format!("{}\n{}", include_str!("shaders/common.wgsl"), body)
-    } else {
-        body.to_string()
-    };
+fn shader(device: &wgpu::Device, label: &str, src: &'static str) -> wgpu::ShaderModule {
     device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(Cow::Owned(src)),
+        source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(src)),
     })
+}
+
+fn upload_weights(device: &wgpu::Device, params: &DetectParams) -> GpuWeights {
+    let mut all = Vec::new();
+    let mut offsets = Vec::new();
+    for l in &params.model.layers {
+        let w = all.len() as u32;
+        all.extend_from_slice(&l.weights);
+        let b = all.len() as u32;
+        all.extend_from_slice(&l.bias);
+        offsets.push((w, b));
+    }
+    let buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("detector weights"),
+        contents: bytemuck::cast_slice(&all),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    GpuWeights { buf, offsets }
 }
 
 fn pipeline(
@@ -171,33 +210,16 @@ impl WgpuLocalizer {
             reason: e.to_string(),
         })?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pyr = shader(
-            &device,
-            "pyramid",
-            include_str!("shaders/pyramid.wgsl"),
-            true,
-        );
-        let grad = shader(
-            &device,
-            "gradient",
-            include_str!("shaders/gradient.wgsl"),
-            true,
-        );
-        let boxf = shader(
-            &device,
-            "boxfilter",
-            include_str!("shaders/boxfilter.wgsl"),
-            true,
-        );
-        let wrp = shader(&device, "warp", include_str!("shaders/warp.wgsl"), false);
+        let pyr = shader(&device, "pyramid", include_str!("shaders/pyramid.wgsl"));
+        let conv = shader(&device, "conv", include_str!("shaders/conv.wgsl"));
+        let wrp = shader(&device, "warp", include_str!("shaders/warp.wgsl"));
         let pipes = Pipelines {
             down_luma: pipeline(&device, &pyr, "down_luma"),
             down: pipeline(&device, &pyr, "down"),
-            gradient: pipeline(&device, &grad, "gradient"),
-            box_h: pipeline(&device, &boxf, "box_h"),
-            box_v: pipeline(&device, &boxf, "box_v"),
+            conv: pipeline(&device, &conv, "conv"),
             warp: pipeline(&device, &wrp, "warp"),
         };
+        let weights = upload_weights(&device, &params);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(KernelError::Gpu(format!("building the kernels: {e}")));
         }
@@ -206,6 +228,7 @@ impl WgpuLocalizer {
             device,
             queue,
             pipes,
+            weights,
             params,
             info: BackendInfo {
                 kind: BackendKind::Wgpu,
@@ -236,11 +259,18 @@ impl WgpuLocalizer {
     fn map_buffer(
         &self,
         what: &'static str,
+        channels: u32,
         width: u32,
         height: u32,
     ) -> Result<GpuMap, KernelError> {
-        let buf = self.storage(what, u64::from(width) * u64::from(height) * 4)?;
-        Ok(GpuMap { buf, width, height })
+        let floats = u64::from(channels) * u64::from(width) * u64::from(height);
+        let buf = self.storage(what, floats * 4)?;
+        Ok(GpuMap {
+            buf,
+            channels,
+            width,
+            height,
+        })
     }
 
     fn upload(&self, frames: &[LumaView<'_>]) -> Result<Vec<GpuFrame>, KernelError> {
@@ -291,7 +321,7 @@ impl WgpuLocalizer {
         self.dispatch_sparse(encoder, pipe, uniform, &numbered, groups);
     }
 
-    /// Records pyramid, gradient and density kernels for one frame.
+    /// Records the pyramid and the detector's layers for one frame.
     fn record_maps(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -299,16 +329,6 @@ impl WgpuLocalizer {
     ) -> Result<GpuFrameMaps, KernelError> {
         let p = &self.params;
         let groups = |w: u32, h: u32| [w.div_ceil(WG), h.div_ceil(WG), 1];
-        let dims = |src: (u32, u32), dst: (u32, u32), radius: u32| Dims {
-            src_w: src.0,
-            src_h: src.1,
-            dst_w: dst.0,
-            dst_h: dst.1,
-            stride: frame.stride,
-            radius: radius as i32,
-            clip: p.grad_clip,
-            _pad: 0,
-        };
         let mut pyramid: Vec<GpuMap> = Vec::new();
         for _ in 1..=p.max_level() {
             let (src, src_size) = match pyramid.last() {
@@ -316,8 +336,15 @@ impl WgpuLocalizer {
                 Some(m) => (&m.buf, (m.width, m.height)),
             };
             let (w, h) = half_size(src_size.0, src_size.1);
-            let dst = self.map_buffer("pyramid level", w, h)?;
-            let d = dims(src_size, (w, h), 0);
+            let dst = self.map_buffer("pyramid level", 1, w, h)?;
+            let d = Dims {
+                src_w: src_size.0,
+                src_h: src_size.1,
+                dst_w: w,
+                dst_h: h,
+                stride: frame.stride,
+                _pad: [0; 3],
+            };
             // down_luma binds the luma at 1 and dst at 3; down binds src at 2 and dst at 3. Auto
             // layouts only hold the bindings an entry point uses, so list them in that order.
             if pyramid.is_empty() {
@@ -339,49 +366,51 @@ impl WgpuLocalizer {
             }
             pyramid.push(dst);
         }
-        let mut gradients = Vec::new();
-        let mut densities = Vec::new();
-        for &level in &p.levels {
-            let src = &pyramid[level as usize - 1];
-            let (w, h) = (src.width, src.height);
-            if !searchable(w, h) {
+        let mut heads = Vec::new();
+        for &level in &p.model.levels {
+            let level_map = &pyramid[level as usize - 1];
+            if !p.model.searchable(level_map.width, level_map.height) {
                 continue;
             }
-            let g = self.map_buffer("gradient", w, h)?;
-            let tmp = self.map_buffer("density (rows)", w, h)?;
-            let dens = self.map_buffer("density", w, h)?;
-            let d = dims((w, h), (w, h), 0);
-            self.dispatch(
-                encoder,
-                &self.pipes.gradient,
-                bytemuck::bytes_of(&d),
-                &[&src.buf, &g.buf],
-                groups(w, h),
-            );
-            let d = dims((w, h), (w, h), p.window_rx);
-            self.dispatch(
-                encoder,
-                &self.pipes.box_h,
-                bytemuck::bytes_of(&d),
-                &[&g.buf, &tmp.buf],
-                groups(w, h),
-            );
-            let d = dims((w, h), (w, h), p.window_ry);
-            self.dispatch(
-                encoder,
-                &self.pipes.box_v,
-                bytemuck::bytes_of(&d),
-                &[&tmp.buf, &dens.buf],
-                groups(w, h),
-            );
-            gradients.push((level, g));
-            densities.push((level, dens));
+            let mut x: Option<GpuMap> = None;
+            for (i, (l, &(w_off, b_off))) in
+                p.model.layers.iter().zip(&self.weights.offsets).enumerate()
+            {
+                let src = x.as_ref().unwrap_or(level_map);
+                let (ow, oh) = (l.out_size(src.width), l.out_size(src.height));
+                let dst = self.map_buffer("detector layer", l.out_channels, ow, oh)?;
+                let c = ConvParams {
+                    in_w: src.width,
+                    in_h: src.height,
+                    in_c: src.channels,
+                    out_w: ow,
+                    out_h: oh,
+                    out_c: l.out_channels,
+                    kernel: l.kernel,
+                    stride: l.stride,
+                    dilation: l.dilation,
+                    pad: l.pad(),
+                    relu: u32::from(l.relu),
+                    w_off,
+                    b_off,
+                    normalise: u32::from(i == 0),
+                    subtract: p.model.input.subtract,
+                    divide: p.model.input.divide,
+                };
+                self.dispatch(
+                    encoder,
+                    &self.pipes.conv,
+                    bytemuck::bytes_of(&c),
+                    &[&src.buf, &self.weights.buf, &dst.buf],
+                    [ow.div_ceil(8), oh.div_ceil(8), l.out_channels],
+                );
+                x = Some(dst);
+            }
+            if let Some(head) = x {
+                heads.push((level, head));
+            }
         }
-        Ok(GpuFrameMaps {
-            pyramid,
-            gradients,
-            densities,
-        })
+        Ok(GpuFrameMaps { pyramid, heads })
     }
 
     /// Like `dispatch`, with explicit binding numbers for the storage buffers.
@@ -494,15 +523,15 @@ impl WgpuLocalizer {
         for g in &gpu {
             if all {
                 wanted.extend(g.pyramid.iter().map(|m| &m.buf));
-                wanted.extend(g.gradients.iter().map(|(_, m)| &m.buf));
             }
-            wanted.extend(g.densities.iter().map(|(_, m)| &m.buf));
+            wanted.extend(g.heads.iter().map(|(_, m)| &m.buf));
         }
         let mut data = self.submit_and_read(encoder, &wanted)?.into_iter();
         let mut take = |m: &GpuMap| {
             let mut d = data.next().unwrap_or_default();
-            d.truncate(m.width as usize * m.height as usize);
-            Map {
+            d.truncate(m.channels as usize * m.width as usize * m.height as usize);
+            Tensor {
+                channels: m.channels,
                 width: m.width,
                 height: m.height,
                 data: d,
@@ -511,20 +540,23 @@ impl WgpuLocalizer {
         Ok(gpu
             .iter()
             .map(|g| {
-                let (pyramid, gradients) = if all {
-                    (
-                        g.pyramid.iter().map(&mut take).collect(),
-                        g.gradients.iter().map(|(l, m)| (*l, take(m))).collect(),
-                    )
+                let pyramid = if all {
+                    g.pyramid
+                        .iter()
+                        .map(|m| {
+                            let t = take(m);
+                            Map {
+                                width: t.width,
+                                height: t.height,
+                                data: t.data,
+                            }
+                        })
+                        .collect()
                 } else {
-                    (Vec::new(), Vec::new())
+                    Vec::new()
                 };
-                let densities = g.densities.iter().map(|(l, m)| (*l, take(m))).collect();
-                FrameMaps {
-                    pyramid,
-                    gradients,
-                    densities,
-                }
+                let heads = g.heads.iter().map(|(l, m)| (*l, take(m))).collect();
+                FrameMaps { pyramid, heads }
             })
             .collect())
     }
@@ -534,7 +566,7 @@ impl WgpuLocalizer {
         Ok(maps
             .iter()
             .zip(frames)
-            .map(|(m, f)| boxes::extract(&m.density_refs(), f.width, f.height, &self.params))
+            .map(|(m, f)| boxes::decode(&m.head_refs(), f.width, f.height, &self.params))
             .collect())
     }
 

@@ -45,8 +45,10 @@ pub fn wgpu() -> WgpuLocalizer {
     })
 }
 
-/// A deterministic generated grey frame: smooth shading, mild noise, and plate-like patches
-/// (light rectangle, dark border, rows of dark character strokes). Rows are `stride` apart.
+/// A deterministic generated grey frame: smooth shading, mild noise, and real plates pasted at
+/// the given boxes. The plates are cut from the EU photos of `alpr-bench` (never used to train
+/// the detector), so finding them tests the real detector on real plate texture at every size.
+/// Rows are `stride` apart.
 pub struct Scene {
     pub width: u32,
     pub height: u32,
@@ -54,6 +56,32 @@ pub struct Scene {
     pub data: Vec<u8>,
     /// `[x0, y0, x1, y1]` of each plate.
     pub plates: Vec<[f32; 4]>,
+}
+
+/// Grey plates cut out of real photos (their labelled boxes), loaded once per test binary.
+fn real_plates() -> &'static [eval::GrayImage] {
+    static PLATES: std::sync::OnceLock<Vec<eval::GrayImage>> = std::sync::OnceLock::new();
+    PLATES.get_or_init(|| {
+        real_images("alpr-bench/MANIFEST.tsv", 6, |l| {
+            l.region.as_deref() == Some("eu")
+        })
+        .into_iter()
+        .map(|(label, img)| {
+            let [x0, y0, x1, y1] = label.boxes[0].map(|v| v.max(0.0) as u32);
+            let (w, h) = (x1.min(img.width) - x0, y1.min(img.height) - y0);
+            let mut data = Vec::with_capacity((w * h) as usize);
+            for y in y0..y0 + h {
+                let row = (y * img.width) as usize;
+                data.extend_from_slice(&img.data[row + x0 as usize..row + (x0 + w) as usize]);
+            }
+            eval::GrayImage {
+                width: w,
+                height: h,
+                data,
+            }
+        })
+        .collect()
+    })
 }
 
 struct Lcg(u64);
@@ -90,29 +118,25 @@ pub fn scene(
             data[y as usize * stride + x as usize] = v;
         }
     };
-    for &(px, py, pw, ph) in plates {
-        for y in py..py + ph {
-            for x in px..px + pw {
-                let border = y == py || y + 1 == py + ph || x == px || x + 1 == px + pw;
-                put(x, y, if border { 40 } else { 215 });
-            }
-        }
-        // Seven character cells with two or three strokes each, text 60 % of the height.
-        let (ty0, ty1) = (py + ph / 5, py + ph - ph / 5);
-        let cell = (pw - pw / 10) / 7;
-        let stroke = (cell / 5).max(1);
-        for c in 0..7 {
-            let cx = px + pw / 20 + c * cell;
-            let mut cols = vec![cx + stroke, cx + cell - 2 * stroke];
-            if c % 2 == 0 {
-                cols.push(cx + cell / 2 - stroke / 2);
-            }
-            for x0 in cols {
-                for x in x0..x0 + stroke {
-                    for y in ty0..ty1 {
-                        put(x, y, 35);
-                    }
-                }
+    let real = if plates.is_empty() {
+        &[][..]
+    } else {
+        real_plates()
+    };
+    for (k, &(px, py, pw, ph)) in plates.iter().enumerate() {
+        // Bilinear resize of a real plate into the box.
+        let src = &real[(k + seed as usize) % real.len()];
+        for y in 0..ph {
+            for x in 0..pw {
+                let sx = ((x as f32 + 0.5) * src.width as f32 / pw as f32 - 0.5).max(0.0);
+                let sy = ((y as f32 + 0.5) * src.height as f32 / ph as f32 - 0.5).max(0.0);
+                let (x0, y0) = (sx as u32, sy as u32);
+                let (x1, y1) = ((x0 + 1).min(src.width - 1), (y0 + 1).min(src.height - 1));
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let p = |x: u32, y: u32| src.data[(y * src.width + x) as usize] as f32;
+                let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+                let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+                put(px + x, py + y, (top * (1.0 - fy) + bottom * fy) as u8);
             }
         }
     }

@@ -5,7 +5,6 @@
 
 mod augment;
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -52,33 +51,11 @@ fn main() -> Result<()> {
         labels.push_str(&spec.text);
         labels.push('\n');
     }
-    write_npy(
+    custos_plategen::write_npy(
         &args.out.join("crops.npy"),
         &pixels,
         [args.count, args.height, args.width],
     )?;
     std::fs::write(args.out.join("labels.txt"), labels).context("cannot write labels.txt")?;
-    Ok(())
-}
-
-/// Writes a uint8 array in NumPy's .npy format (version 1.0).
-fn write_npy(path: &PathBuf, data: &[u8], shape: [usize; 3]) -> Result<()> {
-    let mut header = format!(
-        "{{'descr': '|u1', 'fortran_order': False, 'shape': ({}, {}, {}), }}",
-        shape[0], shape[1], shape[2]
-    );
-    // The header (after the 10-byte preamble) is padded to a multiple of 64 and ends in '\n'.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-    );
-    file.write_all(b"\x93NUMPY\x01\x00")?;
-    file.write_all(&(header.len() as u16).to_le_bytes())?;
-    file.write_all(header.as_bytes())?;
-    file.write_all(data)?;
-    file.flush()?;
     Ok(())
 }

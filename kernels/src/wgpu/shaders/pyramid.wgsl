@@ -1,5 +1,27 @@
 // Downscale by two: the mean of each 2×2 block, from the luma bytes or from a float level.
 
+// Sizes of the source and destination.
+// Borders repeat the edge pixel, exactly as the native backend's `at_clamped`.
+struct Dims {
+    src_w: u32,
+    src_h: u32,
+    dst_w: u32,
+    dst_h: u32,
+    // Luma row stride in bytes (pyramid level 1 only).
+    stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> d: Dims;
+
+fn clamped_index(x: i32, y: i32) -> u32 {
+    let cx = u32(clamp(x, 0, i32(d.src_w) - 1));
+    let cy = u32(clamp(y, 0, i32(d.src_h) - 1));
+    return cy * d.src_w + cx;
+}
+
 @group(0) @binding(1) var<storage, read> src_luma: array<u32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;

@@ -1,0 +1,5 @@
+//! The library half of the `custos` package: the parts of the wiring that tests and benchmarks
+//! drive directly as components (today the analysis engine). The binary (`src/main.rs`) keeps
+//! the CLI and the config file.
+
+pub mod analysis;

@@ -1,0 +1,32 @@
+//! Tracking, voting and hotlist matching for one camera's plate reads.
+//!
+//! - [`Tracker`]: associates a camera's [`Detection`]s across frames (position with a
+//!   constant-velocity prediction, plus text similarity) and emits one [`VehiclePass`] per
+//!   track when it ends: the best crop, the text voted per character, candidates, times.
+//! - [`FormatPriors`]: per-camera plate patterns (`LLLDDDD`, …) that re-rank a pass's candidates
+//!   and repair a voted text with the OCR's own alternatives.
+//! - [`Matcher`]: exact and OCR-confusion-aware fuzzy matching of reads against hotlist
+//!   entries, indexed for large lists; [`import_csv`] loads entries.
+//!
+//! The crate knows only `custos-core`: the binary feeds it and stores what it emits.
+
+mod confusion;
+mod csv;
+mod hotlist;
+mod prior;
+mod tracker;
+mod vote;
+
+pub use confusion::{CONFUSION_GROUPS, class_key, confusable, levenshtein, similarity};
+pub use csv::{BadLine, CsvError, CsvImport, CsvOptions, LineProblem, import_csv};
+pub use hotlist::{
+    EntryError, HotlistEntry, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher,
+};
+pub use prior::{
+    CharClass, FormatPriors, PlatePattern, PriorConfig, PriorError, Region, TextCandidate,
+    VotedText,
+};
+pub use tracker::{
+    Detection, Tracker, TrackerConfig, TrackerConfigError, TrackerStats, VehiclePass,
+};
+pub use vote::{Ballot, LengthVotes, MAX_READ_LEN};
