@@ -340,6 +340,17 @@ impl AgencyStore {
         Ok(seq)
     }
 
+    /// Appends entries in one durable transaction (group commit: the gRPC layer batches the
+    /// entries of concurrent calls).
+    pub fn audit_batch(&self, evs: &[AuditEvent]) -> Result<()> {
+        let _w = self.write_guard();
+        let txn = self.begin_write()?;
+        for ev in evs {
+            self.audit_in(&txn, ev)?;
+        }
+        self.commit(txn)
+    }
+
     /// Signs a checkpoint over the current head of the chain (exports and shutdown do this, so
     /// truncating the tail is caught too).
     pub fn checkpoint_now(&self) -> Result<()> {
