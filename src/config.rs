@@ -1,6 +1,8 @@
 //! The appliance's config file (TOML). Every key is documented in docs/config.md.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use custos_pipeline::{CameraConfig, CameraSettings, IngestDefaults};
@@ -17,6 +19,127 @@ pub struct Config {
     pub ocr: custos_ocr::OcrConfig,
     #[serde(default)]
     pub analysis: custos::analysis::AnalysisConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub grpc: GrpcConfig,
+}
+
+/// `[store]`: where agency data lives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// redb page cache per agency, MiB.
+    pub cache_mb: usize,
+    /// How often retention runs (purge, crypto-shredding); 0 turns the schedule off.
+    pub purge_interval_minutes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(crate::cmd::agency::DEFAULT_DATA_DIR),
+            cache_mb: 256,
+            purge_interval_minutes: 60,
+        }
+    }
+}
+
+/// `[grpc]`: the query/audit API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    pub listen: SocketAddr,
+    /// PEM files from `custos pki`. Required unless `custos serve --insecure-dev`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    pub max_request_bytes: usize,
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub lockout_free_attempts: u32,
+    pub lockout_base_seconds: u64,
+    pub lockout_max_minutes: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        let auth = custos_grpc::AuthConfig::default();
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            max_request_bytes: custos_grpc::server::DEFAULT_MAX_REQUEST_BYTES,
+            session_idle_minutes: auth.idle.as_secs() / 60,
+            session_absolute_hours: auth.absolute.as_secs() / 3600,
+            lockout_free_attempts: auth.free_attempts,
+            lockout_base_seconds: auth.lockout_base.as_secs(),
+            lockout_max_minutes: auth.lockout_max.as_secs() / 60,
+        }
+    }
+}
+
+impl GrpcConfig {
+    /// The authentication settings, range-checked.
+    pub fn auth(&self) -> Result<custos_grpc::AuthConfig> {
+        let within = |key: &str, v: u64, lo: u64, hi: u64| -> Result<()> {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                anyhow::bail!("[grpc] {key} = {v} is outside {lo}..={hi}")
+            }
+        };
+        within(
+            "session_idle_minutes",
+            self.session_idle_minutes,
+            1,
+            24 * 60,
+        )?;
+        within(
+            "session_absolute_hours",
+            self.session_absolute_hours,
+            1,
+            7 * 24,
+        )?;
+        within(
+            "lockout_free_attempts",
+            u64::from(self.lockout_free_attempts),
+            1,
+            100,
+        )?;
+        within("lockout_base_seconds", self.lockout_base_seconds, 1, 3600)?;
+        within("lockout_max_minutes", self.lockout_max_minutes, 1, 24 * 60)?;
+        within(
+            "max_request_bytes",
+            self.max_request_bytes as u64,
+            1024,
+            64 << 20,
+        )?;
+        Ok(custos_grpc::AuthConfig {
+            idle: Duration::from_secs(self.session_idle_minutes * 60),
+            absolute: Duration::from_secs(self.session_absolute_hours * 3600),
+            free_attempts: self.lockout_free_attempts,
+            lockout_base: Duration::from_secs(self.lockout_base_seconds),
+            lockout_max: Duration::from_secs(self.lockout_max_minutes * 60),
+        })
+    }
+
+    /// The TLS files, all three or none.
+    pub fn tls(&self) -> Result<Option<custos_grpc::TlsFiles>> {
+        match (&self.tls_cert, &self.tls_key, &self.client_ca) {
+            (Some(cert), Some(key), Some(ca)) => Ok(Some(custos_grpc::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: ca.clone(),
+            })),
+            (None, None, None) => Ok(None),
+            _ => {
+                anyhow::bail!("[grpc] tls_cert, tls_key and client_ca go together: give all three")
+            }
+        }
+    }
 }
 
 impl Config {
@@ -38,5 +161,27 @@ impl Config {
             .validate(&ids)
             .with_context(|| format!("{}", path.display()))?;
         Ok(cameras)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_and_store_sections() {
+        let c: Config = toml::from_str(
+            "[store]\ndata_dir = \"/tmp/x\"\n[grpc]\nlisten = \"127.0.0.1:1\"\nsession_idle_minutes = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.grpc.auth().unwrap().idle, Duration::from_secs(600));
+        assert!(c.grpc.tls().unwrap().is_none());
+        let bad: Result<Config, _> = toml::from_str("[grpc]\nlisten_port = 1\n");
+        assert!(bad.unwrap_err().to_string().contains("listen_port"));
+        let c: Config = toml::from_str("[grpc]\ntls_cert = \"a\"\n").unwrap();
+        assert!(c.grpc.tls().is_err());
+        let c: Config = toml::from_str("[grpc]\nsession_idle_minutes = 0\n").unwrap();
+        assert!(c.grpc.auth().is_err());
     }
 }

@@ -38,6 +38,12 @@ enum Command {
     Agency(cmd::agency::Args),
     /// The tamper-evident audit log: `audit verify`.
     Audit(cmd::audit::Args),
+    /// Certificates: `pki init` (CA), `pki server`, `pki client` (a person or device).
+    Pki(cmd::pki::Args),
+    /// Principals: `principal add` (the first admin; later ones over the API).
+    Principal(cmd::principal::Args),
+    /// Serves the gRPC query/audit API for every agency in the data directory.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +63,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Agency(args) => cmd::agency::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Pki(args) => cmd::pki::run(args),
+        Command::Principal(args) => cmd::principal::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

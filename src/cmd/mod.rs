@@ -4,6 +4,9 @@ pub mod demo;
 pub mod eval;
 mod eval_ocr;
 pub mod ingest;
+pub mod pki;
+pub mod principal;
+pub mod serve;
 pub mod testcam;
 
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@
 //! appliance/audit.jsonl             appliance-level log (wipe certificates)
 //! ```
 
+pub mod access;
 pub mod agency;
 pub mod appliance;
 pub mod audit;
@@ -30,6 +31,7 @@ pub mod search;
 pub mod vocab;
 pub mod wipe;
 
+pub use access::{Camera, LoginSecrets, Purpose, PurposePolicy, PurposeRefusal};
 pub use agency::{Access, AgencyId, AgencyStore, AuditLog, StoreOptions};
 pub use appliance::Layout;
 pub use clock::{Clock, ManualClock, SystemClock};

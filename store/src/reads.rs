@@ -255,16 +255,21 @@ impl AgencyStore {
 
     /// One read by id, decrypted, audited.
     pub fn get_read(&self, access: &crate::Access, id: ReadId) -> Result<Option<Read>> {
-        let txn = self.begin_read()?;
-        let found = match self.raw_read(&txn, id)? {
-            Some((bytes, held)) => Some(self.decrypt(id, &bytes, held)?),
-            None => None,
-        };
-        drop(txn);
+        let found = self.fetch_read(id)?;
         let mut ev = access.event("read.get", &id.to_string(), "{}".into());
         ev.result_count = found.is_some() as u64;
         self.audit(ev)?;
         Ok(found)
+    }
+
+    /// One read by id, decrypted, without an audit entry of its own: for a caller that writes
+    /// one (the gRPC layer). Everything else uses [`get_read`](Self::get_read).
+    pub fn fetch_read(&self, id: ReadId) -> Result<Option<Read>> {
+        let txn = self.begin_read()?;
+        match self.raw_read(&txn, id)? {
+            Some((bytes, held)) => Ok(Some(self.decrypt(id, &bytes, held)?)),
+            None => Ok(None),
+        }
     }
 
     /// Number of reads stored (live day tables plus held reads); for tests and benchmarks.

@@ -22,6 +22,9 @@ pub enum RecordKind {
     LegalRequest,
     Principal,
     Credential,
+    /// Password hash, TOTP secret and login state of a principal (id = the principal's id).
+    LoginSecrets,
+    Camera,
 }
 
 impl RecordKind {
@@ -34,6 +37,8 @@ impl RecordKind {
             RecordKind::LegalRequest => "legal_request",
             RecordKind::Principal => "principal",
             RecordKind::Credential => "credential",
+            RecordKind::LoginSecrets => "login_secrets",
+            RecordKind::Camera => "camera",
         }
     }
 }
@@ -69,8 +74,15 @@ pub struct Hit {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SharingGrant {
     pub to_agency: String,
-    /// What is shared, e.g. "hits" or "reads:hotlist/3".
+    /// What is shared: "hits" (reads that hit a hotlist) or "cameras" (reads of `cameras`).
     pub scope: String,
+    #[serde(default)]
+    pub cameras: Vec<String>,
+    /// Only data captured in [from, to]; 0 and u64::MAX when unbounded.
+    #[serde(default)]
+    pub window_from_ms: u64,
+    #[serde(default = "unbounded")]
+    pub window_to_ms: u64,
     pub granted_by: String,
     pub granted_at_ms: u64,
     pub expires_at_ms: Option<u64>,
@@ -126,6 +138,10 @@ pub struct Credential {
     pub token_sha256: String,
     pub created_at_ms: u64,
     pub revoked: bool,
+}
+
+fn unbounded() -> u64 {
+    u64::MAX
 }
 
 /// A hotlist's id, the list, and its entries with their ids.

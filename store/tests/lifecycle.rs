@@ -131,6 +131,9 @@ fn records_are_sealed_and_round_trip() {
             &SharingGrant {
                 to_agency: "south".into(),
                 scope: "hits".into(),
+                cameras: Vec::new(),
+                window_from_ms: 0,
+                window_to_ms: u64::MAX,
                 granted_by: "admin".into(),
                 granted_at_ms: T0,
                 expires_at_ms: None,

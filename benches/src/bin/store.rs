@@ -6,13 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use benches::synth::{DAY, Rng, ingest, percentile, plate, pool_size};
 use clap::Parser;
-use custos_core::CameraId;
-use custos_store::{
-    Access, AgencyStore, Layout, ManualClock, NewRead, PlateCandidate, PlateQuery, Search,
-    StoreOptions,
-};
+use custos_store::{Access, AgencyStore, Layout, ManualClock, PlateQuery, Search, StoreOptions};
 
 #[derive(Parser)]
 #[command(about = "Custos store benchmark")]
@@ -38,119 +35,7 @@ struct Args {
     dir: Option<std::path::PathBuf>,
 }
 
-const DAY: u64 = 86_400_000;
 const START: u64 = 1_717_200_000_000; // 2024-06-01
-
-/// Distinct vehicles: a city's worth, scaled with the run (repeat visits are the norm).
-fn pool_size(reads: u64) -> u64 {
-    (reads / 20).clamp(1_000, 500_000)
-}
-
-/// A plate like "ABC1234" for vehicle `i` (a bijective-ish scramble so neighbours differ).
-fn plate(i: u64) -> String {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555;
-    let mut s = String::with_capacity(7);
-    for pos in 0..7 {
-        let letters = pos < 3;
-        let n = if letters { 26 } else { 10 };
-        let c = (x % n) as u8;
-        x /= n;
-        s.push(if letters {
-            (b'A' + c) as char
-        } else {
-            (b'0' + c) as char
-        });
-    }
-    s
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Skewed towards low indices: frequent vehicles.
-    fn vehicle(&mut self, pool: u64) -> u64 {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * u) * pool as f64) as u64
-    }
-}
-
-fn gen_read(
-    i: u64,
-    total: u64,
-    days: u64,
-    cams: &[CameraId],
-    rng: &mut Rng,
-    pool: u64,
-    crop: bool,
-) -> NewRead {
-    let t = START + i * (days * DAY) / total.max(1);
-    let p = plate(rng.vehicle(pool));
-    NewRead {
-        camera: cams[rng.below(cams.len() as u64) as usize].clone(),
-        captured_at_ms: t,
-        candidates: vec![PlateCandidate {
-            text: p.clone(),
-            score: 0.93,
-        }],
-        char_confidences: vec![0.95; p.len()],
-        plate: p,
-        confidence: 0.93,
-        plate_box: [10.0, 10.0, 110.0, 10.0, 110.0, 40.0, 10.0, 40.0],
-        crop_jpeg: crop.then(|| vec![0xA5; 4096]),
-        context_jpeg: None,
-        track_id: i,
-        hit_flags: u32::from(rng.below(1000) == 0),
-    }
-}
-
-fn ingest(
-    store: &AgencyStore,
-    n: u64,
-    days: u64,
-    batch: usize,
-    crop: bool,
-    pool: u64,
-) -> Result<f64> {
-    let cams: Vec<CameraId> = (0..100)
-        .map(|c| CameraId::new(format!("cam{c}")).unwrap())
-        .collect();
-    let mut rng = Rng(0x1234_5678_9abc_def1 ^ crop as u64);
-    let started = Instant::now();
-    let mut i = 0;
-    let mut last_report = Instant::now();
-    while i < n {
-        let m = (n - i).min(batch as u64);
-        let reads: Vec<NewRead> = (i..i + m)
-            .map(|k| gen_read(k, n, days, &cams, &mut rng, pool, crop))
-            .collect();
-        store.ingest(&reads).context("ingest")?;
-        i += m;
-        if last_report.elapsed().as_secs() >= 30 {
-            eprintln!(
-                "  … {i}/{n} reads, {:.0}/s",
-                i as f64 / started.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-    }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
-}
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -172,14 +57,16 @@ fn main() -> Result<()> {
     );
 
     let store = AgencyStore::create(&layout, "bench", opts())?;
-    let ingest_rate = ingest(&store, args.reads, args.days, args.batch, false, pool)?;
+    let ingest_rate = ingest(
+        &store, START, args.reads, args.days, args.batch, false, pool,
+    )?;
     let bytes = store.file_bytes()?;
 
     let crop_reads = args
         .crop_reads
         .unwrap_or((args.reads / 20).clamp(1_000, 200_000));
     let crops = AgencyStore::create(&layout, "bench-crops", opts())?;
-    let crop_rate = ingest(&crops, crop_reads, args.days, args.batch, true, pool)?;
+    let crop_rate = ingest(&crops, START, crop_reads, args.days, args.batch, true, pool)?;
     let crop_bytes = crops.file_bytes()? as f64 / crop_reads as f64;
     drop(crops);
 

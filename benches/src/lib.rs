@@ -1,0 +1,3 @@
+//! Helpers shared by the benchmark binaries.
+
+pub mod synth;

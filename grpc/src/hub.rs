@@ -1,0 +1,101 @@
+//! Where the pipeline publishes what the live streams serve: reads, hotlist hits and camera
+//! status. Publishing never blocks (bounded broadcast channels): a client that falls behind
+//! skips ahead and is told how many messages it missed; it never slows the pipeline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use custos_store::Read;
+use tokio::sync::broadcast;
+
+/// A hotlist hit, as the matcher reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertEvent {
+    pub agency: String,
+    pub read_id: u64,
+    pub hotlist_id: u64,
+    pub hotlist_name: String,
+    pub entry_id: u64,
+    pub plate: String,
+    pub camera: String,
+    pub captured_at_ms: u64,
+    pub covert: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveRead {
+    pub agency: String,
+    pub read: Read,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraState {
+    pub state: String,
+    pub detail: String,
+    pub updated_at_ms: u64,
+}
+
+/// Cheap to clone; hand one to the pipeline.
+#[derive(Clone)]
+pub struct Hub {
+    reads: broadcast::Sender<Arc<LiveRead>>,
+    alerts: broadcast::Sender<Arc<AlertEvent>>,
+    cameras: Arc<RwLock<HashMap<(String, String), CameraState>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl Hub {
+    /// `capacity`: messages a slow subscriber may fall behind before it skips ahead.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            reads: broadcast::channel(capacity.max(1)).0,
+            alerts: broadcast::channel(capacity.max(1)).0,
+            cameras: Arc::default(),
+        }
+    }
+
+    pub fn publish_read(&self, agency: &str, read: Read) {
+        // No subscriber is not an error.
+        let _ = self.reads.send(Arc::new(LiveRead {
+            agency: agency.into(),
+            read,
+        }));
+    }
+
+    pub fn publish_alert(&self, alert: AlertEvent) {
+        let _ = self.alerts.send(Arc::new(alert));
+    }
+
+    pub fn set_camera_status(&self, agency: &str, camera: &str, state: CameraState) {
+        self.cameras
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((agency.into(), camera.into()), state);
+    }
+
+    pub fn camera_status(&self, agency: &str, camera: &str) -> Option<CameraState> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(agency.to_owned(), camera.to_owned()))
+            .cloned()
+    }
+
+    /// Clients currently following alerts (tests wait for a subscriber before publishing).
+    pub fn alert_subscribers(&self) -> usize {
+        self.alerts.receiver_count()
+    }
+
+    pub(crate) fn subscribe_reads(&self) -> broadcast::Receiver<Arc<LiveRead>> {
+        self.reads.subscribe()
+    }
+
+    pub(crate) fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
+        self.alerts.subscribe()
+    }
+}

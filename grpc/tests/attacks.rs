@@ -1,0 +1,448 @@
+//! The attack suite: each attack expects the exact gRPC status, an audit entry, and a server
+//! that still answers afterwards (no panic).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+use custos_grpc::pb;
+use custos_grpc::policy::Role;
+use custos_store::appliance::read_appliance_log;
+use tonic::Code;
+
+const SEARCH: &str = "/custos.v1.Reads/Search";
+const LOGIN: &str = "/custos.v1.Auth/Login";
+
+/// The server still serves: a fresh login and search work.
+async fn still_serving(f: &Fixture, user: &str) {
+    let ch = f.channel(Some(f.user(user))).await;
+    let tok = f.login(&ch, user).await.expect("server stopped serving");
+    reads(&ch)
+        .search(authed(search(exact("AB12CDE"), "stolen_vehicle", ""), &tok))
+        .await
+        .expect("server stopped serving");
+}
+
+fn appliance_actions(f: &Fixture) -> Vec<(String, String)> {
+    read_appliance_log(&f.layout)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.details))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_client_certificate() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(None).await;
+    let r = pb::auth_client::AuthClient::new(ch)
+        .login(pb::LoginRequest {
+            username: "jane".into(),
+            password: PASSWORD.into(),
+            totp_code: f.code("jane"),
+            agency: "north".into(),
+        })
+        .await;
+    assert_code(r, Code::Unauthenticated);
+    // No certificate, so no agency is proven: the appliance log records it.
+    let log = appliance_actions(&f);
+    assert!(
+        log.iter().any(|(a, d)| a == "grpc.refused"
+            && d.contains(LOGIN)
+            && d.contains("Unauthenticated")),
+        "{log:?}"
+    );
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_missing_forged_expired_revoked_and_foreign() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "joe", Role::Investigator),
+    ])
+    .await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let req = || search(exact("AB12CDE"), "stolen_vehicle", "");
+
+    // No token.
+    let s = assert_code(
+        reads(&ch).search(tonic::Request::new(req())).await,
+        Code::Unauthenticated,
+    );
+    assert!(s.message().contains("no session token"));
+    let e = f.last_audit("north", SEARCH);
+    assert!(e.outcome.starts_with("Unauthenticated"), "{}", e.outcome);
+    assert_eq!(e.principal, "jane"); // from the certificate
+
+    // Forged.
+    let forged = format!("cst1.{}", "ab".repeat(32));
+    assert_code(
+        reads(&ch).search(authed(req(), &forged)).await,
+        Code::Unauthenticated,
+    );
+    assert_code(
+        reads(&ch).search(authed(req(), "not-a-token")).await,
+        Code::Unauthenticated,
+    );
+
+    // Expired: idle 30 min.
+    let tok = f.login(&ch, "jane").await.unwrap();
+    reads(&ch).search(authed(req(), &tok)).await.unwrap();
+    f.clock.advance_ms(31 * 60_000);
+    let s = assert_code(
+        reads(&ch).search(authed(req(), &tok)).await,
+        Code::Unauthenticated,
+    );
+    assert!(s.message().contains("expired"));
+    assert!(f.last_audit("north", SEARCH).outcome.contains("expired"));
+
+    // Revoked: Logout ends it at once.
+    let tok = f.login(&ch, "jane").await.unwrap();
+    pb::auth_client::AuthClient::new(ch.clone())
+        .logout(authed(pb::Empty {}, &tok))
+        .await
+        .unwrap();
+    assert_code(
+        reads(&ch).search(authed(req(), &tok)).await,
+        Code::Unauthenticated,
+    );
+
+    // Bound to the certificate: joe's token is useless over jane's connection.
+    let joe_ch = f.channel(Some(f.user("joe"))).await;
+    let joe_tok = f.login(&joe_ch, "joe").await.unwrap();
+    let s = assert_code(
+        reads(&ch).search(authed(req(), &joe_tok)).await,
+        Code::Unauthenticated,
+    );
+    assert!(s.message().contains("another client certificate"));
+
+    // A person's certificate admits only that person.
+    f.clock.advance_ms(30_000);
+    let r = pb::auth_client::AuthClient::new(ch.clone())
+        .login(pb::LoginRequest {
+            username: "joe".into(),
+            password: PASSWORD.into(),
+            totp_code: f.code("joe"),
+            agency: String::new(),
+        })
+        .await;
+    assert_code(r, Code::PermissionDenied);
+    assert!(
+        f.last_audit("north", LOGIN)
+            .outcome
+            .starts_with("PermissionDenied")
+    );
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_totp_and_lockout() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    let login = |code: String, password: &str| pb::LoginRequest {
+        username: "jane".into(),
+        password: password.into(),
+        totp_code: code,
+        agency: String::new(),
+    };
+    let code = f.code("jane");
+    auth.login(login(code.clone(), PASSWORD)).await.unwrap();
+    // The same code again, within its validity window: refused.
+    let s = assert_code(
+        auth.login(login(code, PASSWORD)).await,
+        Code::Unauthenticated,
+    );
+    assert!(
+        !s.message().contains("replay"),
+        "the answer must not say which factor failed"
+    );
+    let e = f.last_audit("north", LOGIN);
+    assert!(e.outcome.starts_with("Unauthenticated"));
+    assert!(!e.parameters.contains(PASSWORD));
+
+    // Wrong passwords: the third failure starts a lockout, which then refuses even good logins.
+    f.clock.advance_ms(30_000);
+    for _ in 0..2 {
+        assert_code(
+            auth.login(login(f.code("jane"), "wrong password!")).await,
+            Code::Unauthenticated,
+        );
+    }
+    assert_code(
+        auth.login(login(f.code("jane"), PASSWORD)).await,
+        Code::ResourceExhausted,
+    );
+    assert!(
+        f.last_audit("north", LOGIN)
+            .outcome
+            .starts_with("ResourceExhausted")
+    );
+    // The delay passes (2 s after 3 failures); a fresh code works.
+    f.clock.advance_ms(30_000);
+    auth.login(login(f.code("jane"), PASSWORD)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_role_and_unknown_agency() {
+    let f = Fixture::start(&[
+        ("north", "olga", Role::Operator),
+        ("north", "aud", Role::Auditor),
+        ("north", "jane", Role::Investigator),
+        ("south", "sam", Role::Investigator),
+    ])
+    .await;
+    let req = || search(exact("AB12CDE"), "stolen_vehicle", "");
+    for user in ["olga", "aud"] {
+        let ch = f.channel(Some(f.user(user))).await;
+        let tok = f.login(&ch, user).await.unwrap();
+        let s = assert_code(
+            reads(&ch).search(authed(req(), &tok)).await,
+            Code::PermissionDenied,
+        );
+        assert!(s.message().contains("may not call"));
+        let e = f.last_audit("north", SEARCH);
+        assert_eq!(e.principal, user);
+        assert!(e.outcome.starts_with("PermissionDenied"));
+        assert_code(
+            pb::admin_client::AdminClient::new(ch.clone())
+                .list_principals(authed(pb::Empty {}, &tok))
+                .await,
+            Code::PermissionDenied,
+        );
+    }
+    // The auditor reads the log, but never plate data: parameters are withheld.
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    reads(&ch).search(authed(req(), &tok)).await.unwrap();
+    let ch = f.channel(Some(f.user("aud"))).await;
+    let tok = f.login(&ch, "aud").await.unwrap();
+    let q = pb::audit_client::AuditClient::new(ch.clone())
+        .query(authed(
+            pb::AuditQueryRequest {
+                action: SEARCH.into(),
+                page_size: 1000,
+                ..Default::default()
+            },
+            &tok,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!q.entries.is_empty());
+    assert!(q.entries.iter().all(|e| !e.parameters.contains("AB12CDE")));
+    assert!(
+        q.entries
+            .iter()
+            .any(|e| e.principal == "jane" && e.reason == "stolen_vehicle")
+    );
+
+    // Another agency's data without a grant.
+    let ch = f.channel(Some(f.user("sam"))).await;
+    let tok = f.login(&ch, "sam").await.unwrap();
+    let mut r = req();
+    r.agency = "north".into();
+    assert_code(
+        reads(&ch).search(authed(r.clone(), &tok)).await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        f.last_audit("south", SEARCH)
+            .outcome
+            .starts_with("PermissionDenied")
+    );
+    assert_eq!(f.last_audit("north", SEARCH).principal, "south/sam");
+    // An agency that does not exist looks the same as one without a grant.
+    r.agency = "nowhere".into();
+    assert_code(
+        reads(&ch).search(authed(r, &tok)).await,
+        Code::PermissionDenied,
+    );
+    // Get of a read id of another agency through one's own agency finds nothing.
+    let g = reads(&ch)
+        .get(authed(
+            pb::GetRequest {
+                id: f.read_ids[0],
+                include_crop: true,
+                justification: justified("stolen_vehicle", ""),
+                agency: String::new(),
+            },
+            &tok,
+        ))
+        .await;
+    assert_code(g, Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasons_are_required_and_checked() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    for (reason, case, code, says) in [
+        ("", "", Code::InvalidArgument, "reason"),
+        (
+            "immigration_enforcement",
+            "C-1",
+            Code::PermissionDenied,
+            "prohibited",
+        ),
+        ("curiosity", "", Code::InvalidArgument, "not one of"),
+        (
+            "criminal_investigation",
+            "",
+            Code::InvalidArgument,
+            "case number",
+        ),
+    ] {
+        let s = assert_code(
+            reads(&ch)
+                .search(authed(search(exact("AB12CDE"), reason, case), &tok))
+                .await,
+            code,
+        );
+        assert!(s.message().contains(says), "{reason}: {}", s.message());
+        let e = f.last_audit("north", SEARCH);
+        assert_eq!(e.reason, reason);
+        assert_eq!(e.result_count, 0);
+        assert!(e.outcome.starts_with(&format!("{code:?}")));
+    }
+    let mut r = search(exact("AB12CDE"), "x", "");
+    r.justification = None;
+    assert_code(
+        reads(&ch).search(authed(r, &tok)).await,
+        Code::InvalidArgument,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "boss", Role::Admin),
+    ])
+    .await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    let q = |kind| Some(pb::PlateQuery { kind: Some(kind) });
+    use pb::plate_query::Kind;
+    for kind in [
+        Kind::Wildcard("*?".repeat(5000)),
+        Kind::Wildcard("*".repeat(33)),
+        Kind::Exact("A".repeat(1000)),
+        Kind::Prefix("'; DROP TABLE reads; --".into()),
+        Kind::Fuzzy(pb::Fuzzy {
+            plate: "AB12CDE".into(),
+            max_edits: 200,
+        }),
+        Kind::Exact(String::new()),
+    ] {
+        let t0 = std::time::Instant::now();
+        let r = reads(&ch)
+            .search(authed(search(q(kind.clone()), "stolen_vehicle", ""), &tok))
+            .await;
+        assert_code(r, Code::InvalidArgument);
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        let e = f.last_audit("north", SEARCH);
+        assert!(e.outcome.starts_with("InvalidArgument"));
+        assert!(e.parameters.len() < 4096, "audit parameters not bounded");
+    }
+    // A wildcard at the limit is answered, fast.
+    let ok = reads(&ch)
+        .search(authed(
+            search(q(Kind::Wildcard("*?".repeat(16))), "stolen_vehicle", ""),
+            &tok,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.reads.len() <= 4);
+    // No query at all; a bad page token.
+    assert_code(
+        reads(&ch)
+            .search(authed(search(None, "stolen_vehicle", ""), &tok))
+            .await,
+        Code::InvalidArgument,
+    );
+
+    // Oversized request: 2 MiB of CSV against the 1 MiB limit.
+    let bch = f.channel(Some(f.user("boss"))).await;
+    let btok = f.login(&bch, "boss").await.unwrap();
+    let r = pb::hotlists_client::HotlistsClient::new(bch.clone())
+        .import_csv(authed(
+            pb::ImportCsvRequest {
+                hotlist_id: 1,
+                csv: "AB12CDE,x\n".repeat(210_000),
+            },
+            &btok,
+        ))
+        .await;
+    assert_code(r, Code::ResourceExhausted);
+    let e = f.last_audit("north", "/custos.v1.Hotlists/ImportCsv");
+    assert_eq!(e.principal, "boss");
+    assert!(e.outcome.starts_with("ResourceExhausted"));
+
+    // A method nobody defined: refused by the gate (deny by default), audited.
+    let mut grpc = tonic::client::Grpc::new(ch.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<pb::Empty, pb::Empty>::default();
+    let r = grpc
+        .unary(
+            authed(pb::Empty {}, &tok),
+            http::uri::PathAndQuery::from_static("/custos.v1.Reads/DeleteEverything"),
+            codec,
+        )
+        .await;
+    assert_code(r, Code::PermissionDenied);
+    f.last_audit("north", "/custos.v1.Reads/DeleteEverything");
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_to_the_tls_port() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    // A plaintext gRPC client: recognised by its HTTP/2 preface and answered UNAUTHENTICATED
+    // (rather than a dropped connection, which clients report as UNKNOWN, INTERNAL or
+    // UNAVAILABLE depending on timing).
+    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", f.port))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let r = pb::auth_client::AuthClient::new(ch)
+        .login(pb::LoginRequest::default())
+        .await;
+    let s = assert_code(r, Code::Unauthenticated);
+    assert!(s.message().contains("TLS 1.3 only"), "{s:?}");
+    assert!(
+        appliance_actions(&f)
+            .iter()
+            .any(|(a, d)| a == "grpc.refused" && d.contains("plaintext"))
+    );
+    // Raw garbage on the socket.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let _ = s.read(&mut buf); // closed or an alert, never a page
+    for _ in 0..100 {
+        let n = appliance_actions(&f)
+            .iter()
+            .filter(|(a, _)| a == "tls.handshake_failed")
+            .count();
+        if n >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = appliance_actions(&f);
+    assert!(
+        log.iter()
+            .filter(|(a, d)| a == "tls.handshake_failed" && d.contains("127.0.0.1"))
+            .count()
+            >= 1,
+        "{log:?}"
+    );
+    still_serving(&f, "jane").await;
+}
