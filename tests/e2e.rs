@@ -1,0 +1,347 @@
+//! The whole appliance on real processes: `custos testcam` (synthetic RTSP cameras with known
+//! plates), `custos serve` (ingest → analysis → store writer → hotlist matcher → gRPC over
+//! mutual TLS), and a Python grpcio client in the control room that puts plates on a hotlist,
+//! receives the alert when a camera sees one, and finds the stored read by a search that the
+//! audit log records.
+//!
+//! Which plates the cameras will show is known before they show them: the test cameras render
+//! their scenes in real time from a seed, so the test renders the same scenes here, ahead of
+//! time, and picks a vehicle that enters the picture well after everything is up.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TestCam, free_port};
+use custos_pipeline::testcam::plate::PlateFonts;
+use custos_pipeline::testcam::scene::{Scene, SceneConfig};
+
+const FPS: u32 = 15;
+/// Cameras in the test (the machine running it may have two busy cores).
+const CAMERAS: usize = 2;
+/// The hotlisted vehicles enter the picture no earlier than this after the cameras start:
+/// time for `custos serve` to start and the client to log in and subscribe.
+const ENTER_AFTER_S: u64 = 25;
+
+fn custos(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .output()
+        .expect("run custos");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "custos {args:?} failed: {text}");
+    text
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first plate camera `index` of `custos testcam --seed 1 --res 360p` shows that enters the
+/// picture at or after `after_s`, with the frame it enters and leaves. The same derivation of
+/// per-camera seeds as the test cameras use.
+fn plate_entering_after(fonts: &Arc<PlateFonts>, index: u64, after_s: u64) -> (String, u64, u64) {
+    let mut scene = Scene::new(
+        SceneConfig {
+            width: 640,
+            height: 360,
+            fps: FPS,
+            seed: 1u64.wrapping_add(index * 0x9E37_79B9),
+        },
+        fonts.clone(),
+    );
+    let mut buf = vec![0u8; scene.frame_len()];
+    let after = after_s * u64::from(FPS);
+    for _ in 0..(after + 60 * u64::from(FPS)) {
+        for pass in scene.render_next(&mut buf) {
+            if pass.first_frame >= after && pass.plate.len() >= 5 {
+                return (pass.plate, pass.first_frame, pass.last_frame);
+            }
+        }
+    }
+    panic!("camera {index} shows no plate in the minute after {after_s} s");
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let (pki, data) = (d("pki"), d("data"));
+
+    // The plates to hotlist, worked out before any camera runs.
+    let fonts = Arc::new(PlateFonts::load().expect("fonts (scripts/setup installs them)"));
+    let render_start = Instant::now();
+    let targets: Vec<(String, u64, u64)> = (0..CAMERAS as u64)
+        .map(|i| plate_entering_after(&fonts, i, ENTER_AFTER_S))
+        .collect();
+    eprintln!(
+        "hotlisted: {} (rendered ahead in {:.1} s)",
+        targets
+            .iter()
+            .enumerate()
+            .map(|(i, (p, a, b))| format!("cam{i} frames {a}-{b}: {p}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        render_start.elapsed().as_secs_f64()
+    );
+
+    // The administrator's set-up.
+    custos(&["pki", "init", "--dir", &pki]);
+    custos(&[
+        "pki",
+        "server",
+        "--dir",
+        &pki,
+        "--name",
+        "localhost",
+        "--name",
+        "127.0.0.1",
+    ]);
+    custos(&[
+        "pki", "client", "--dir", &pki, "--agency", "north", "--name", "sam",
+    ]);
+    custos(&["agency", "create", "--data-dir", &data, "--agency", "north"]);
+    std::fs::write(d("pw"), "a long enough password\n").unwrap();
+    let out = custos(&[
+        "principal",
+        "add",
+        "--data-dir",
+        &data,
+        "--agency",
+        "north",
+        "--name",
+        "sam",
+        "--role",
+        "supervisor",
+        "--password-file",
+        &d("pw"),
+    ]);
+    let secret = out
+        .lines()
+        .find(|l| {
+            l.len() == 32
+                && l.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no TOTP secret in {out}"))
+        .to_owned();
+
+    // The cameras start now: frame 0 of every scene.
+    let cams_started = Instant::now();
+    let cam = TestCam::start_with(CAMERAS, free_port(), &["--seed", "1"], &[]);
+    let port = free_port();
+    let cameras: String = cam
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\n\n"))
+        .collect();
+    let config = format!(
+        "[ingest]\nanalysis_fps = 8\n\n{cameras}[ocr]\nproviders = [\"cpu\"]\n\n\
+         [analysis]\nbackend = \"native\"\n\n\
+         [store]\ndata_dir = \"{data}\"\ncache_mb = 16\nhotlist_refresh_ms = 500\n\n\
+         [grpc]\nlisten = \"127.0.0.1:{port}\"\n\
+         tls_cert = \"{pki}/server.pem\"\ntls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\n\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n"
+    );
+    std::fs::write(d("custos.toml"), config).unwrap();
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["serve", "--config", &d("custos.toml")])
+        .current_dir(manifest)
+        .env(
+            "RUST_LOG",
+            std::env::var("CUSTOS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serve = Serve(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut metrics_addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        eprintln!("serve: {line}");
+        if let Some(a) = line.strip_prefix("custos: metrics on http://") {
+            metrics_addr = a.strip_suffix("/metrics").map(str::to_owned);
+        }
+        if line.contains("serving gRPC") {
+            assert!(line.contains("TLS 1.3"), "{line}");
+            break;
+        }
+    }
+    let metrics_addr = metrics_addr.expect("serve printed its metrics address");
+    // Keep reading its stdout so that it never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    eprintln!(
+        "serve up {:.1} s after the cameras started",
+        cams_started.elapsed().as_secs_f64()
+    );
+    assert!(
+        cams_started.elapsed() < Duration::from_secs(ENTER_AFTER_S - 8),
+        "serve took too long to start for the hotlisted vehicles to be ahead"
+    );
+    assert!(http_get(&metrics_addr, "/healthz").ends_with("ok\n"));
+
+    let plates: Vec<&str> = targets.iter().map(|(p, _, _)| p.as_str()).collect();
+    let out = Command::new("python3")
+        .arg(format!("{manifest}/tests/python/e2e_client.py"))
+        .args(["--proto", &format!("{manifest}/grpc/proto")])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--ca",
+            &format!("{pki}/ca.pem"),
+        ])
+        .args(["--cert", &format!("{pki}/clients/north-sam.pem")])
+        .args(["--key", &format!("{pki}/clients/north-sam.key")])
+        .args([
+            "--user",
+            "sam",
+            "--password-file",
+            &d("pw"),
+            "--totp-secret",
+            &secret,
+        ])
+        .args(["--plates", &plates.join(","), "--timeout", "150"])
+        .output()
+        .expect("python3 (scripts/setup installs grpcio)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let metrics_text = http_get(&metrics_addr, "/metrics");
+    assert!(
+        out.status.success(),
+        "python: {text}\n{}\nmetrics:\n{metrics_text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("python:\n{text}");
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let alert = &last["alert"];
+    let alert_plate = alert["plate"].as_str().unwrap().to_owned();
+    // Exact or confusion-aware: the alert names the read's text, which is one of the plates
+    // or within the matcher's reach of one.
+    assert!(
+        plates
+            .iter()
+            .any(|p| custos_track::similarity(p, &alert_plate) >= 0.7),
+        "alert for {alert_plate}, hotlisted {plates:?}"
+    );
+    assert_eq!(alert["hotlist"], "stolen");
+    assert!(
+        alert["live_read_seen"].as_bool().unwrap(),
+        "StreamLive delivered the read"
+    );
+    assert!(last["found_all"].as_u64().unwrap() >= 1);
+
+    // /metrics: the analysis, ingest and store counters; alerts published promptly.
+    for name in [
+        "custos_analysis_info",
+        "custos_store_reads_total",
+        "custos_hotlist_hits_total",
+    ] {
+        assert!(
+            metrics_text.contains(name),
+            "{name} missing:\n{metrics_text}"
+        );
+    }
+    assert!(metric(&metrics_text, "custos_store_reads_total") >= 1.0);
+    assert!(metric(&metrics_text, "custos_hotlist_hits_total") >= 1.0);
+    let publish_max_ms = metric(&metrics_text, "custos_publish_latency_max_microseconds") / 1000.0;
+    eprintln!(
+        "alert: {alert}; pass → read + alert published ≤ {publish_max_ms:.0} ms; reads stored {}",
+        metric(&metrics_text, "custos_store_reads_total")
+    );
+    assert!(
+        publish_max_ms < 1000.0,
+        "a read took {publish_max_ms} ms from the analysis to the streams"
+    );
+
+    // SIGTERM: the pipeline drains, the store closes, exit 0.
+    let pid = serve.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let t0 = Instant::now();
+    let mut serve = serve;
+    loop {
+        if let Some(st) = serve.0.try_wait().unwrap() {
+            assert!(st.success(), "custos serve exited with {st}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "serve did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stop_s = t0.elapsed().as_secs_f64();
+    let tail = rest.join().unwrap();
+    eprintln!("serve stopped in {stop_s:.1} s: {tail:?}");
+    assert!(
+        tail.iter().any(|l| l.starts_with("custos: stopped")),
+        "{tail:?}"
+    );
+    drop(cam);
+
+    // The searches the client made are in the agency's audit log, which verifies.
+    let store = custos_store::AgencyStore::open(
+        &custos_store::Layout::new(Path::new(&data)),
+        "north",
+        custos_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let log = store.audit_log().unwrap();
+    let searches: Vec<_> = log
+        .records
+        .iter()
+        .filter(|r| r.body.action.contains("Reads/Search") && r.body.principal.contains("sam"))
+        .collect();
+    assert_eq!(
+        searches.len(),
+        2,
+        "{:#?}",
+        log.records
+            .iter()
+            .map(|r| &r.body.action)
+            .collect::<Vec<_>>()
+    );
+    assert!(searches.iter().all(|r| r.body.reason == "stolen_vehicle"));
+    assert!(
+        searches
+            .iter()
+            .any(|r| r.body.parameters.contains(&alert_plate)),
+        "the search's plate is in the audit entry"
+    );
+    assert!(
+        log.records
+            .iter()
+            .any(|r| r.body.action.contains("Hotlists/AddEntry")),
+        "hotlist changes are audited"
+    );
+    let stored = store.count_reads().unwrap();
+    assert!(stored >= 1);
+    drop(store);
+    let verify = custos(&["audit", "verify", "--data-dir", &data, "--agency", "north"]);
+    assert!(verify.contains("OK"), "{verify}");
+}
