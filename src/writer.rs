@@ -47,6 +47,8 @@ pub struct WriterStats {
     pub hotlist_entries: AtomicU64,
     pub hotlist_errors: AtomicU64,
     pub crop_errors: AtomicU64,
+    /// Hits found by retroactive searches (also in `hits`).
+    pub retro_hits: AtomicU64,
     /// Pass handed over → read and alerts published, summed over reads (for the mean).
     pub publish_latency_us_sum: AtomicU64,
     pub publish_latency_us_max: AtomicU64,
@@ -98,6 +100,12 @@ impl WriterStats {
             "counter",
             "Hits the store could not record (still alerted).",
             &self.hit_errors,
+        );
+        one(
+            "custos_hotlist_retroactive_hits_total",
+            "counter",
+            "Hits found in retained reads when an entry was added (also in custos_hotlist_hits_total).",
+            &self.retro_hits,
         );
         one(
             "custos_hotlist_entries",
@@ -162,14 +170,22 @@ impl Hotlists {
         }
     }
 
-    fn refresh(&mut self, store: &AgencyStore, cfg: &WriterConfig, stats: &WriterStats) {
+    /// Re-reads the hotlists; rebuilds the matcher if their entries changed. Returns the
+    /// entries added since the previous build (none at the first build: a restart does not
+    /// repeat the retroactive searches).
+    fn refresh(
+        &mut self,
+        store: &AgencyStore,
+        cfg: &WriterConfig,
+        stats: &WriterStats,
+    ) -> Vec<(EntryRef, HotlistEntry)> {
         self.checked = Instant::now();
         let lists = match store.hotlists() {
             Ok(l) => l,
             Err(e) => {
                 stats.hotlist_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "cannot read the hotlists; keeping the previous ones");
-                return;
+                return Vec::new();
             }
         };
         let now = store.now_ms();
@@ -181,7 +197,7 @@ impl Hotlists {
             .collect();
         ids.sort_unstable();
         if ids == self.built_from && self.matcher.is_some() {
-            return;
+            return Vec::new();
         }
         let mut entries = Vec::with_capacity(ids.len());
         let mut refs = Vec::with_capacity(ids.len());
@@ -206,6 +222,19 @@ impl Hotlists {
                 }
             }
         }
+        let added: Vec<(EntryRef, HotlistEntry)> = if self.matcher.is_none() {
+            Vec::new()
+        } else {
+            refs.iter()
+                .zip(&entries)
+                .filter(|(r, _)| {
+                    self.built_from
+                        .binary_search_by_key(&r.entry_id, |(id, _)| *id)
+                        .is_err()
+                })
+                .map(|(r, e)| (r.clone(), e.clone()))
+                .collect()
+        };
         match Matcher::new(entries, cfg.matching.clone()) {
             Ok(m) => {
                 stats
@@ -215,10 +244,12 @@ impl Hotlists {
                 self.matcher = Some(m);
                 self.refs = refs;
                 self.built_from = ids;
+                added
             }
             Err(e) => {
                 stats.hotlist_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "cannot build the hotlist matcher");
+                Vec::new()
             }
         }
     }
@@ -277,7 +308,10 @@ fn run(
     let mut batch: Vec<(Pass, Instant)> = Vec::with_capacity(cfg.batch);
     loop {
         if hotlists.checked.elapsed() >= cfg.hotlist_refresh {
-            hotlists.refresh(store, cfg, stats);
+            let added = hotlists.refresh(store, cfg, stats);
+            if !added.is_empty() {
+                retroactive(&added, store, hub, cfg, stats);
+            }
         }
         // Wait for the first pass of a batch at most until the next hotlist refresh is due.
         let first_wait = cfg
@@ -462,6 +496,103 @@ fn write_batch(
     }
     batch.clear();
 }
+
+/// Entries added to a hotlist are searched for in the retained reads: each search is audited
+/// (principal "system", reason "hotlist retroactive search"; the addition itself is audited
+/// under the principal who made it), and each read it matches, by the same rules as live
+/// matching, becomes a hit and an alert (its `captured_at_ms` shows it is from the past).
+/// Reads stored from now on are matched live, so nothing is reported twice.
+fn retroactive(
+    added: &[(EntryRef, HotlistEntry)],
+    store: &AgencyStore,
+    hub: &Hub,
+    cfg: &WriterConfig,
+    stats: &WriterStats,
+) {
+    let access = custos_store::Access::system("hotlist retroactive search");
+    // The store's fuzzy search finds every candidate the matcher could accept (confusable
+    // substitutions are substitutions); the matcher then decides, as for a live read.
+    let edits = cfg
+        .matching
+        .max_confusable
+        .max(cfg.matching.max_substitutions)
+        .saturating_add(usize::from(cfg.matching.allow_indel))
+        .min(2);
+    let now = store.now_ms();
+    for (entry, m) in added {
+        let query = if edits == 0 {
+            custos_store::PlateQuery::Exact {
+                plate: m.plate.clone(),
+            }
+        } else {
+            custos_store::PlateQuery::Fuzzy {
+                plate: m.plate.clone(),
+                max_edits: edits as u8,
+            }
+        };
+        let search = custos_store::Search {
+            query,
+            from_ms: 0,
+            to_ms: now,
+            limit: RETRO_LIMIT,
+        };
+        let found = match store.search(&access, &search) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.hotlist_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, entry = entry.entry_id, "retroactive search failed");
+                continue;
+            }
+        };
+        let Ok(one) = Matcher::new(vec![m.clone()], cfg.matching.clone()) else {
+            continue;
+        };
+        let mut hits = 0u64;
+        for read in found.reads {
+            let texts = std::iter::once(read.plate.as_str())
+                .chain(read.candidates.iter().map(|c| c.text.as_str()));
+            if one.match_texts(texts).is_empty() {
+                continue;
+            }
+            let hit = custos_store::records::Hit {
+                read_id: read.id,
+                hotlist_id: entry.hotlist_id,
+                entry_id: entry.entry_id,
+                plate: read.plate.clone(),
+                camera: read.camera.clone(),
+                captured_at_ms: read.captured_at_ms,
+            };
+            if let Err(e) = store.record_hit(&hit) {
+                stats.hit_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, read = read.id.0, "cannot record a retroactive hit");
+            }
+            hits += 1;
+            hub.publish_alert(AlertEvent {
+                agency: store.agency().to_owned(),
+                read_id: read.id.0,
+                hotlist_id: entry.hotlist_id,
+                hotlist_name: entry.hotlist_name.clone(),
+                entry_id: entry.entry_id,
+                plate: read.plate,
+                camera: read.camera,
+                captured_at_ms: read.captured_at_ms,
+                covert: entry.covert,
+            });
+        }
+        stats.hits.fetch_add(hits, Ordering::Relaxed);
+        stats.retro_hits.fetch_add(hits, Ordering::Relaxed);
+        tracing::info!(
+            entry = entry.entry_id,
+            hits,
+            truncated = found.truncated,
+            "retroactive search"
+        );
+    }
+}
+
+/// Most reads one retroactive search returns (the newest first is not guaranteed: a plate
+/// seen more often than this is reported in part, and the log says so).
+const RETRO_LIMIT: usize = 1000;
 
 /// The match kind as logs and metrics name it.
 pub fn kind_name(kind: &MatchKind) -> &'static str {

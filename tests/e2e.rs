@@ -25,7 +25,7 @@ const FPS: u32 = 15;
 const CAMERAS: usize = 2;
 /// The hotlisted vehicles enter the picture no earlier than this after the cameras start:
 /// time for `custos serve` to start and the client to log in and subscribe.
-const ENTER_AFTER_S: u64 = 25;
+const ENTER_AFTER_S: u64 = 20;
 
 fn custos(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_custos"))
@@ -258,6 +258,11 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         "StreamLive delivered the read"
     );
     assert!(last["found_all"].as_u64().unwrap() >= 1);
+    // Retroactive search: a plate read before it was hotlisted alerted when it was added.
+    assert!(
+        last["retro"].is_object(),
+        "no retroactive alert (or no other plate read yet): {last}"
+    );
 
     // /metrics: the analysis, ingest and store counters; alerts published promptly.
     for name in [
@@ -338,6 +343,12 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
             .iter()
             .any(|r| r.body.action.contains("Hotlists/AddEntry")),
         "hotlist changes are audited"
+    );
+    assert!(
+        log.records.iter().any(|r| r.body.principal == "system"
+            && r.body.reason == "hotlist retroactive search"
+            && r.body.result_count >= 1),
+        "the retroactive search is audited"
     );
     let stored = store.count_reads().unwrap();
     assert!(stored >= 1);

@@ -123,6 +123,32 @@ def main():
         timeout=30,
     )
     print(f"search all: {len(r.reads)} reads", flush=True)
+
+    # A plate already read goes on the hotlist: the retroactive search over the retained reads
+    # finds it and alerts.
+    retro = None
+    earlier = [x for x in r.reads if x.plate not in plates and len(x.plate) >= 4]
+    if earlier:
+        target = earlier[0].plate
+        target_ids = {x.id for x in r.reads if x.plate == target}
+        stream = hotlists.StreamAlerts(
+            hotlists_pb2.StreamAlertsRequest(), metadata=md, timeout=60
+        )
+        time.sleep(0.5)
+        hotlists.AddEntry(
+            hotlists_pb2.AddEntryRequest(hotlist_id=lst.id, plate=target, note="seen before"),
+            metadata=md,
+            timeout=30,
+        )
+        try:
+            for m in stream:
+                if m.read_id in target_ids:
+                    retro = {"plate": m.plate, "read_id": m.read_id, "captured_at_ms": m.captured_at_ms}
+                    break
+        except grpc.RpcError as e:
+            sys.exit(f"no retroactive alert for a stored plate: {e.code()} {e.details()}")
+        stream.cancel()
+        print(f"retroactive alert: {retro}", flush=True)
     time.sleep(1.0)
     live_stream.cancel()
     with live_lock:
@@ -130,7 +156,13 @@ def main():
         alert["live_read_seen"] = msg.read_id in live
     print(
         json.dumps(
-            {"ok": True, "alert": alert, "found_all": len(r.reads), "live_reads": live_reads}
+            {
+                "ok": True,
+                "alert": alert,
+                "found_all": len(r.reads),
+                "live_reads": live_reads,
+                "retro": retro,
+            }
         ),
         flush=True,
     )
