@@ -159,6 +159,8 @@ pub fn run(args: Args) -> Result<()> {
     let hub = server.hub();
     let stats = Arc::new(WriterStats::default());
     let pipeline: Arc<Mutex<Option<Pipeline>>> = Arc::default();
+    // Printed after the gRPC line, which scripts wait for first.
+    let mut notes = Vec::new();
     if let Some(store) = &cameras_store {
         let n = cameras.len();
         let p = Pipeline::start(
@@ -170,7 +172,10 @@ pub fn run(args: Args) -> Result<()> {
             stats.clone(),
         )?;
         *pipeline.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        println!("custos: {n} cameras, reads to agency {}", store.agency());
+        notes.push(format!(
+            "custos: {n} cameras, reads to agency {}",
+            store.agency()
+        ));
     }
     let metrics = if cfg.metrics.enabled {
         let (p, s) = (pipeline.clone(), stats.clone());
@@ -186,7 +191,7 @@ pub fn run(args: Args) -> Result<()> {
             out
         })
         .with_context(|| format!("cannot serve metrics on {}", cfg.metrics.listen))?;
-        println!("custos: metrics on http://{}/metrics", m.addr());
+        notes.push(format!("custos: metrics on http://{}/metrics", m.addr()));
         Some(m)
     } else {
         None
@@ -215,6 +220,16 @@ pub fn run(args: Args) -> Result<()> {
                 "TLS 1.3, client certificates"
             }
         );
+        for n in notes {
+            println!("{n}");
+        }
+        if let Some(store) = &cameras_store {
+            tokio::spawn(publish_camera_status(
+                pipeline.clone(),
+                hub.clone(),
+                store.agency().to_owned(),
+            ));
+        }
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let serve = server.serve(listener, async {
             let _ = grpc_stopped.await;
@@ -255,6 +270,40 @@ pub fn run(args: Args) -> Result<()> {
         stats.hits.load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// Copies the ingest's per-camera state into the hub every second, for `Cameras.CameraStatus`.
+async fn publish_camera_status(pipeline: Arc<Mutex<Option<Pipeline>>>, hub: Hub, agency: String) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let status = match &*pipeline.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(p) => p.ingest.status(),
+            None => return,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        for s in status {
+            let state = serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let detail = match &s.last_error {
+                Some(e) => e.clone(),
+                None => format!("{:.1} fps decoded", s.fps),
+            };
+            hub.set_camera_status(
+                &agency,
+                s.id.as_str(),
+                custos_grpc::hub::CameraState {
+                    state,
+                    detail,
+                    updated_at_ms: now,
+                },
+            );
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.
