@@ -175,10 +175,6 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(["serve", "--config", &d("custos.toml")])
         .current_dir(manifest)
-        .env(
-            "RUST_LOG",
-            std::env::var("CUSTOS_LOG").unwrap_or_else(|_| "warn".into()),
-        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
