@@ -483,6 +483,8 @@ fn write_batch(
                 camera: read.camera.clone(),
                 captured_at_ms: read.captured_at_ms,
                 covert: entry.covert,
+                match_kind: kind_name(&kind).into(),
+                retroactive: false,
             });
         }
         hub.publish_read(&agency, read);
@@ -551,9 +553,9 @@ fn retroactive(
         for read in found.reads {
             let texts = std::iter::once(read.plate.as_str())
                 .chain(read.candidates.iter().map(|c| c.text.as_str()));
-            if one.match_texts(texts).is_empty() {
+            let Some(kind) = one.match_texts(texts).into_iter().next().map(|h| h.kind) else {
                 continue;
-            }
+            };
             let hit = custos_store::records::Hit {
                 read_id: read.id,
                 hotlist_id: entry.hotlist_id,
@@ -577,6 +579,8 @@ fn retroactive(
                 camera: read.camera,
                 captured_at_ms: read.captured_at_ms,
                 covert: entry.covert,
+                match_kind: kind_name(&kind).into(),
+                retroactive: true,
             });
         }
         stats.hits.fetch_add(hits, Ordering::Relaxed);
@@ -600,5 +604,124 @@ pub fn kind_name(kind: &MatchKind) -> &'static str {
         MatchKind::Exact => "exact",
         MatchKind::Confusable { .. } => "confusable",
         MatchKind::EditDistance { .. } => "edit_distance",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_store::records::Hotlist;
+    use custos_store::{Access, Layout, StoreOptions};
+    use custos_track::TextCandidate;
+
+    fn pass(text: &str, track: u64) -> Pass {
+        let now = SystemTime::now();
+        Pass {
+            camera: custos_core::CameraId::new("cam0").unwrap(),
+            track_id: track,
+            text: text.into(),
+            char_confidences: vec![0.9; text.len()],
+            confidence: 0.9,
+            candidates: vec![TextCandidate {
+                text: text.into(),
+                score: 0.9,
+                fits_format: None,
+            }],
+            fits_format: None,
+            prior_applied: false,
+            best_crop: GreyCrop {
+                width: 160,
+                height: 48,
+                pixels: (0..160 * 48).map(|i| (i % 251) as u8).collect(),
+            },
+            best_crop_confidence: 0.9,
+            best_quad: [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]],
+            best_crop_at: now,
+            first_seen: now,
+            last_seen: now,
+            frames: 5,
+            reads: 5,
+        }
+    }
+
+    fn wait(what: &str, cond: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A confusable read hits, another does not; reads are stored with their crop; an entry
+    /// added later finds the earlier read (retroactive, audited); the writer drains at the end.
+    #[test]
+    fn matches_stores_and_searches_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            AgencyStore::create(&Layout::new(dir.path()), "north", StoreOptions::default())
+                .unwrap(),
+        );
+        let who = Access::new("test", "hotlist maintenance");
+        let list = store
+            .create_hotlist(
+                &who,
+                &Hotlist {
+                    name: "stolen".into(),
+                    description: String::new(),
+                    covert: false,
+                },
+            )
+            .unwrap();
+        let entry = |plate: &str| StoredEntry {
+            hotlist_id: list,
+            plate: plate.into(),
+            note: String::new(),
+            covert: false,
+            expires_at_ms: None,
+        };
+        let first = store.add_hotlist_entry(&who, &entry("AB12CDE")).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let stats = Arc::new(WriterStats::default());
+        let cfg = WriterConfig {
+            batch: 8,
+            batch_wait: Duration::from_millis(20),
+            hotlist_refresh: Duration::from_millis(100),
+            crop_quality: Some(85),
+            matching: MatchConfig::default(),
+        };
+        let writer = Writer::start(rx, store.clone(), Hub::default(), cfg, stats.clone()).unwrap();
+        // "8" for "B": the OCR's confusion, still a hit.
+        tx.send(pass("A812CDE", 1)).unwrap();
+        tx.send(pass("XY99ZZZ", 2)).unwrap();
+        wait("two reads stored", || {
+            stats.reads_stored.load(Ordering::Relaxed) == 2
+        });
+        let hits = store.hits(0, u64::MAX).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].1.entry_id, first);
+        assert_eq!(hits[0].1.plate, "A812CDE");
+        let read = store.fetch_read(hits[0].1.read_id).unwrap().unwrap();
+        assert_eq!(read.hit_flags, custos_store::HIT);
+        let crop = image::load_from_memory(read.crop_jpeg.as_deref().unwrap()).unwrap();
+        assert_eq!((crop.width(), crop.height()), (160, 48));
+
+        // Added now: found in the stored reads within a refresh.
+        store.add_hotlist_entry(&who, &entry("XY99ZZZ")).unwrap();
+        wait("retroactive hit", || {
+            stats.retro_hits.load(Ordering::Relaxed) == 1
+        });
+        assert_eq!(store.hits(0, u64::MAX).unwrap().len(), 2);
+        let log = store.audit_log().unwrap();
+        assert!(log.records.iter().any(|r| r.body.principal == "system"
+            && r.body.reason == "hotlist retroactive search"
+            && r.body.result_count == 1));
+
+        // What is in the queue when the analysis stops is still written.
+        tx.send(pass("QQ11QQQ", 3)).unwrap();
+        drop(tx);
+        writer.join();
+        assert_eq!(stats.reads_stored.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.hits.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.store_errors.load(Ordering::Relaxed), 0);
     }
 }

@@ -190,6 +190,8 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         }
         if line.contains("serving gRPC") {
             assert!(line.contains("TLS 1.3"), "{line}");
+        }
+        if metrics_addr.is_some() {
             break;
         }
     }
@@ -249,6 +251,13 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         "alert for {alert_plate}, hotlisted {plates:?}"
     );
     assert_eq!(alert["hotlist"], "stolen");
+    assert_eq!(alert["retroactive"], false);
+    let kind = alert["match_kind"].as_str().unwrap();
+    assert!(
+        ["exact", "confusable", "edit_distance"].contains(&kind),
+        "{kind}"
+    );
+    assert_eq!(kind == "exact", plates.contains(&alert_plate.as_str()));
     assert!(
         alert["live_read_seen"].as_bool().unwrap(),
         "StreamLive delivered the read"
@@ -259,6 +268,8 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         last["retro"].is_object(),
         "no retroactive alert (or no other plate read yet): {last}"
     );
+    assert_eq!(last["retro"]["retroactive"], true);
+    assert_eq!(last["retro"]["match_kind"], "exact");
 
     // /metrics: the analysis, ingest and store counters; alerts published promptly.
     for name in [

@@ -99,6 +99,8 @@ def main():
         "hotlist": msg.hotlist_name,
         "camera": msg.camera,
         "captured_at_ms": msg.captured_at_ms,
+        "match_kind": msg.match_kind,
+        "retroactive": msg.retroactive,
         # From the frame of the stored crop to the alert here: includes the rest of the
         # vehicle's time in view and the tracker's hold, not only the pipeline.
         "capture_to_alert_ms": int(arrived * 1000) - msg.captured_at_ms,
@@ -143,7 +145,13 @@ def main():
         try:
             for m in stream:
                 if m.read_id in target_ids:
-                    retro = {"plate": m.plate, "read_id": m.read_id, "captured_at_ms": m.captured_at_ms}
+                    retro = {
+                        "plate": m.plate,
+                        "read_id": m.read_id,
+                        "captured_at_ms": m.captured_at_ms,
+                        "match_kind": m.match_kind,
+                        "retroactive": m.retroactive,
+                    }
                     break
         except grpc.RpcError as e:
             sys.exit(f"no retroactive alert for a stored plate: {e.code()} {e.details()}")
