@@ -21,8 +21,9 @@ use custos_pipeline::testcam::plate::PlateFonts;
 use custos_pipeline::testcam::scene::{Scene, SceneConfig};
 
 const FPS: u32 = 15;
-/// Cameras in the test (the machine running it may have two busy cores).
-const CAMERAS: usize = 2;
+/// One test camera process per camera, so that one can be killed alone; the machine running
+/// the test may have two busy cores, so two cameras.
+const SEEDS: [u64; 2] = [1, 7];
 /// The hotlisted vehicles enter the picture no earlier than this after the cameras start:
 /// time for `custos serve` to start and the client to log in and subscribe.
 const ENTER_AFTER_S: u64 = 20;
@@ -47,16 +48,16 @@ impl Drop for Serve {
     }
 }
 
-/// The first plate camera `index` of `custos testcam --seed 1 --res 360p` shows that enters the
-/// picture at or after `after_s`, with the frame it enters and leaves. The same derivation of
-/// per-camera seeds as the test cameras use.
-fn plate_entering_after(fonts: &Arc<PlateFonts>, index: u64, after_s: u64) -> (String, u64, u64) {
+/// The first plate that `/cam0` of `custos testcam --seed SEED --res 360p` shows entering the
+/// picture at or after `after_s`, with the frames it enters and leaves (camera 0 of a testcam
+/// renders with the seed itself).
+fn plate_entering_after(fonts: &Arc<PlateFonts>, seed: u64, after_s: u64) -> (String, u64, u64) {
     let mut scene = Scene::new(
         SceneConfig {
             width: 640,
             height: 360,
             fps: FPS,
-            seed: 1u64.wrapping_add(index * 0x9E37_79B9),
+            seed,
         },
         fonts.clone(),
     );
@@ -69,7 +70,7 @@ fn plate_entering_after(fonts: &Arc<PlateFonts>, index: u64, after_s: u64) -> (S
             }
         }
     }
-    panic!("camera {index} shows no plate in the minute after {after_s} s");
+    panic!("seed {seed} shows no plate in the minute after {after_s} s");
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -97,8 +98,9 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
     // The plates to hotlist, worked out before any camera runs.
     let fonts = Arc::new(PlateFonts::load().expect("fonts (scripts/setup installs them)"));
     let render_start = Instant::now();
-    let targets: Vec<(String, u64, u64)> = (0..CAMERAS as u64)
-        .map(|i| plate_entering_after(&fonts, i, ENTER_AFTER_S))
+    let targets: Vec<(String, u64, u64)> = SEEDS
+        .iter()
+        .map(|&seed| plate_entering_after(&fonts, seed, ENTER_AFTER_S))
         .collect();
     eprintln!(
         "hotlisted: {} (rendered ahead in {:.1} s)",
@@ -154,13 +156,25 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
 
     // The cameras start now: frame 0 of every scene.
     let cams_started = Instant::now();
-    let cam = TestCam::start_with(CAMERAS, free_port(), &["--seed", "1"], &[]);
+    let mut cams: Vec<Option<TestCam>> = SEEDS
+        .iter()
+        .map(|seed| {
+            Some(TestCam::start_with(
+                1,
+                free_port(),
+                &["--seed", &seed.to_string()],
+                &[],
+            ))
+        })
+        .collect();
     let port = free_port();
-    let cameras: String = cam
-        .urls
+    let cameras: String = cams
         .iter()
         .enumerate()
-        .map(|(i, u)| format!("[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\n\n"))
+        .map(|(i, c)| {
+            let u = &c.as_ref().unwrap().urls[0];
+            format!("[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\n\n")
+        })
         .collect();
     let config = format!(
         "[ingest]\nanalysis_fps = 8\n\n{cameras}[ocr]\nproviders = [\"cpu\"]\n\n\
@@ -179,7 +193,7 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let serve = Serve(child);
+    let mut serve = Serve(child);
     let mut lines = BufReader::new(stdout).lines();
     let mut metrics_addr = None;
     for line in lines.by_ref() {
@@ -294,11 +308,47 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         "a read took {publish_max_ms} ms from the analysis to the streams"
     );
 
+    // One camera's RTSP server dies: the other camera goes on being read, serve goes on.
+    let per_camera = |text: &str, name: &str, cam: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(&format!("camera=\"{cam}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    drop(cams[1].take());
+    let killed_at = Instant::now();
+    let before = per_camera(&metrics_text, "custos_passes_total", "cam0");
+    let after = loop {
+        let m = http_get(&metrics_addr, "/metrics");
+        let (p0, up1) = (
+            per_camera(&m, "custos_passes_total", "cam0"),
+            per_camera(&m, "custos_camera_streaming", "cam1"),
+        );
+        if p0 > before && up1 == 0.0 {
+            break m;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "after cam1's server died: cam0 passes {before} → {p0}, cam1 streaming {up1}\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "cam1's server killed: {:.1} s later cam0 had {} passes (was {before}), cam1 not streaming",
+        killed_at.elapsed().as_secs_f64(),
+        per_camera(&after, "custos_passes_total", "cam0")
+    );
+    assert!(
+        serve.0.try_wait().unwrap().is_none(),
+        "serve died with a camera"
+    );
+    assert!(http_get(&metrics_addr, "/healthz").ends_with("ok\n"));
+
     // SIGTERM: the pipeline drains, the store closes, exit 0.
     let pid = serve.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let t0 = Instant::now();
-    let mut serve = serve;
+
     loop {
         if let Some(st) = serve.0.try_wait().unwrap() {
             assert!(st.success(), "custos serve exited with {st}");
@@ -314,7 +364,7 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
         tail.iter().any(|l| l.starts_with("custos: stopped")),
         "{tail:?}"
     );
-    drop(cam);
+    drop(cams);
 
     // The searches the client made are in the agency's audit log, which verifies.
     let store = custos_store::AgencyStore::open(
