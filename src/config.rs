@@ -267,4 +267,34 @@ mod tests {
         let c: Config = toml::from_str("[grpc]\nsession_idle_minutes = 0\n").unwrap();
         assert!(c.grpc.auth().is_err());
     }
+
+    #[test]
+    fn serve_sections_defaults_and_ranges() {
+        let c: Config = toml::from_str("").unwrap();
+        assert!(c.metrics.enabled);
+        assert!(c.metrics.listen.ip().is_loopback());
+        assert_eq!(c.store.agency, None);
+        let w = c.store.writer(&c.hotlist_match).unwrap();
+        assert_eq!((w.batch, w.crop_quality), (64, Some(85)));
+        let c: Config = toml::from_str(
+            "[store]\nagency = \"north\"\ncrop_jpeg_quality = 0\n[metrics]\nenabled = false\n\
+             [hotlist_match]\nmax_confusable = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.agency.as_deref(), Some("north"));
+        assert!(!c.metrics.enabled);
+        let w = c.store.writer(&c.hotlist_match).unwrap();
+        assert_eq!((w.crop_quality, w.matching.max_confusable), (None, 0));
+        for bad in [
+            "[store]\nwrite_batch = 0\n",
+            "[store]\ncrop_jpeg_quality = 101\n",
+            "[store]\nhotlist_refresh_ms = 1\n",
+            "[hotlist_match]\nmax_substitutions = 3\n",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.store.writer(&c.hotlist_match).is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("[metrics]\nport = 1\n").is_err());
+        assert!(toml::from_str::<Config>("[hotlist_match]\nfuzzy = 1\n").is_err());
+    }
 }

@@ -321,3 +321,40 @@ async fn shutdown() {
         _ = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cameras_agency_is_named_or_the_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let open =
+            |a: &str| Arc::new(AgencyStore::create(&layout, a, StoreOptions::default()).unwrap());
+        let (north, south) = (open("north"), open("south"));
+        let cfg =
+            |agency: &str| -> Config { toml::from_str(&format!("[store]\n{agency}")).unwrap() };
+        let none = cfg("");
+        assert_eq!(
+            cameras_store(&none, &[north.clone()]).unwrap().agency(),
+            "north"
+        );
+        let e = cameras_store(&none, &[north.clone(), south.clone()])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("[store] agency"), "{e}");
+        assert!(cameras_store(&none, &[]).is_err());
+        let named = cfg("agency = \"south\"");
+        assert_eq!(
+            cameras_store(&named, &[north.clone(), south])
+                .unwrap()
+                .agency(),
+            "south"
+        );
+        let e = cameras_store(&cfg("agency = \"west\""), &[north])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("west"), "{e}");
+    }
+}
