@@ -337,7 +337,9 @@ mod tests {
             |agency: &str| -> Config { toml::from_str(&format!("[store]\n{agency}")).unwrap() };
         let none = cfg("");
         assert_eq!(
-            cameras_store(&none, &[north.clone()]).unwrap().agency(),
+            cameras_store(&none, std::slice::from_ref(&north))
+                .unwrap()
+                .agency(),
             "north"
         );
         let e = cameras_store(&none, &[north.clone(), south.clone()])
