@@ -156,7 +156,8 @@ struct Hotlists {
     refs: Vec<EntryRef>,
     /// (entry id, expiry) of what the matcher was built from: a cheap change check.
     built_from: Vec<(u64, Option<u64>)>,
-    checked: Instant,
+    /// None until the first refresh.
+    checked: Option<Instant>,
 }
 
 impl Hotlists {
@@ -165,8 +166,7 @@ impl Hotlists {
             matcher: None,
             refs: Vec::new(),
             built_from: Vec::new(),
-            // Far enough back that the first refresh happens at once.
-            checked: Instant::now() - Duration::from_secs(3600),
+            checked: None,
         }
     }
 
@@ -179,7 +179,7 @@ impl Hotlists {
         cfg: &WriterConfig,
         stats: &WriterStats,
     ) -> Vec<(EntryRef, HotlistEntry)> {
-        self.checked = Instant::now();
+        self.checked = Some(Instant::now());
         let lists = match store.hotlists() {
             Ok(l) => l,
             Err(e) => {
@@ -307,7 +307,9 @@ fn run(
     let mut hotlists = Hotlists::new();
     let mut batch: Vec<(Pass, Instant)> = Vec::with_capacity(cfg.batch);
     loop {
-        if hotlists.checked.elapsed() >= cfg.hotlist_refresh {
+        // (Not `Instant::now() - refresh` at start: that underflows on a freshly booted box.)
+        let since = hotlists.checked.map(|t| t.elapsed());
+        if since.is_none_or(|d| d >= cfg.hotlist_refresh) {
             let added = hotlists.refresh(store, cfg, stats);
             if !added.is_empty() {
                 retroactive(&added, store, hub, cfg, stats);
@@ -316,7 +318,7 @@ fn run(
         // Wait for the first pass of a batch at most until the next hotlist refresh is due.
         let first_wait = cfg
             .hotlist_refresh
-            .saturating_sub(hotlists.checked.elapsed())
+            .saturating_sub(hotlists.checked.map_or(Duration::ZERO, |t| t.elapsed()))
             .max(Duration::from_millis(10));
         match passes.recv_timeout(first_wait) {
             Ok(p) => batch.push((p, Instant::now())),
@@ -693,8 +695,10 @@ mod tests {
         // "8" for "B": the OCR's confusion, still a hit.
         tx.send(pass("A812CDE", 1)).unwrap();
         tx.send(pass("XY99ZZZ", 2)).unwrap();
-        wait("two reads stored", || {
+        // Hits are recorded after the batch's commit: wait for both.
+        wait("two reads stored, one hit", || {
             stats.reads_stored.load(Ordering::Relaxed) == 2
+                && stats.hits.load(Ordering::Relaxed) == 1
         });
         let hits = store.hits(0, u64::MAX).unwrap();
         assert_eq!(hits.len(), 1, "{hits:?}");
