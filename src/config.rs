@@ -18,11 +18,34 @@ pub struct Config {
     #[serde(default)]
     pub ocr: custos_ocr::OcrConfig,
     #[serde(default)]
+    pub analysis: custos::analysis::AnalysisConfig,
+    #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
     pub grpc: GrpcConfig,
+    /// `[hotlist_match]`: how far a read may differ from a hotlist entry and still hit.
     #[serde(default)]
-    pub analysis: custos::analysis::AnalysisConfig,
+    pub hotlist_match: custos_track::MatchConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus `/metrics` and `/healthz` of `custos serve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Loopback by default: the counters name cameras, which is not for every network.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 /// `[store]`: where agency data lives.
@@ -34,6 +57,61 @@ pub struct StoreConfig {
     pub cache_mb: usize,
     /// How often retention runs (purge, crypto-shredding); 0 turns the schedule off.
     pub purge_interval_minutes: u64,
+    /// The agency whose store receives the cameras' reads. None: the only agency under
+    /// `data_dir` (an error if there are several and cameras are configured).
+    pub agency: Option<String>,
+    /// Most reads per store commit.
+    pub write_batch: usize,
+    /// A batch is committed at the latest this long after its first read arrived.
+    pub write_batch_ms: u64,
+    /// JPEG quality of the stored plate crop, 1-100; 0 stores no crop.
+    pub crop_jpeg_quality: u8,
+    /// How often the store writer re-reads the hotlists.
+    pub hotlist_refresh_ms: u64,
+}
+
+impl StoreConfig {
+    /// The store writer's settings, range-checked.
+    pub fn writer(
+        &self,
+        matching: &custos_track::MatchConfig,
+    ) -> Result<crate::writer::WriterConfig> {
+        if !(1..=10_000).contains(&self.write_batch) {
+            anyhow::bail!(
+                "[store] write_batch = {} is outside 1..=10000",
+                self.write_batch
+            );
+        }
+        if self.write_batch_ms > 10_000 {
+            anyhow::bail!(
+                "[store] write_batch_ms = {} is above 10000",
+                self.write_batch_ms
+            );
+        }
+        if self.crop_jpeg_quality > 100 {
+            anyhow::bail!(
+                "[store] crop_jpeg_quality = {} is above 100",
+                self.crop_jpeg_quality
+            );
+        }
+        if !(100..=3_600_000).contains(&self.hotlist_refresh_ms) {
+            anyhow::bail!(
+                "[store] hotlist_refresh_ms = {} is outside 100..=3600000",
+                self.hotlist_refresh_ms
+            );
+        }
+        // Build once here so that a bad [hotlist_match] is reported at start, not on the
+        // first refresh.
+        custos_track::Matcher::new(Vec::new(), matching.clone())
+            .map_err(|e| anyhow::anyhow!("[hotlist_match] {e}"))?;
+        Ok(crate::writer::WriterConfig {
+            batch: self.write_batch,
+            batch_wait: Duration::from_millis(self.write_batch_ms),
+            hotlist_refresh: Duration::from_millis(self.hotlist_refresh_ms),
+            crop_quality: (self.crop_jpeg_quality > 0).then_some(self.crop_jpeg_quality),
+            matching: matching.clone(),
+        })
+    }
 }
 
 impl Default for StoreConfig {
@@ -42,6 +120,11 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from(crate::cmd::agency::DEFAULT_DATA_DIR),
             cache_mb: 256,
             purge_interval_minutes: 60,
+            agency: None,
+            write_batch: 64,
+            write_batch_ms: 100,
+            crop_jpeg_quality: 85,
+            hotlist_refresh_ms: 2000,
         }
     }
 }
@@ -187,5 +270,35 @@ mod tests {
         assert!(c.grpc.tls().is_err());
         let c: Config = toml::from_str("[grpc]\nsession_idle_minutes = 0\n").unwrap();
         assert!(c.grpc.auth().is_err());
+    }
+
+    #[test]
+    fn serve_sections_defaults_and_ranges() {
+        let c: Config = toml::from_str("").unwrap();
+        assert!(c.metrics.enabled);
+        assert!(c.metrics.listen.ip().is_loopback());
+        assert_eq!(c.store.agency, None);
+        let w = c.store.writer(&c.hotlist_match).unwrap();
+        assert_eq!((w.batch, w.crop_quality), (64, Some(85)));
+        let c: Config = toml::from_str(
+            "[store]\nagency = \"north\"\ncrop_jpeg_quality = 0\n[metrics]\nenabled = false\n\
+             [hotlist_match]\nmax_confusable = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.agency.as_deref(), Some("north"));
+        assert!(!c.metrics.enabled);
+        let w = c.store.writer(&c.hotlist_match).unwrap();
+        assert_eq!((w.crop_quality, w.matching.max_confusable), (None, 0));
+        for bad in [
+            "[store]\nwrite_batch = 0\n",
+            "[store]\ncrop_jpeg_quality = 101\n",
+            "[store]\nhotlist_refresh_ms = 1\n",
+            "[hotlist_match]\nmax_substitutions = 3\n",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.store.writer(&c.hotlist_match).is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("[metrics]\nport = 1\n").is_err());
+        assert!(toml::from_str::<Config>("[hotlist_match]\nfuzzy = 1\n").is_err());
     }
 }

@@ -3,7 +3,9 @@
 
 mod cmd;
 mod config;
+mod http;
 mod status_table;
+mod writer;
 
 use std::process::ExitCode;
 

@@ -20,6 +20,10 @@ pub struct AlertEvent {
     pub camera: String,
     pub captured_at_ms: u64,
     pub covert: bool,
+    /// "exact", "confusable" or "edit_distance".
+    pub match_kind: String,
+    /// Found when the entry was added, in reads stored before.
+    pub retroactive: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -129,6 +129,8 @@ async fn investigator_searches_and_follows_alerts() {
         camera: "gate-1".into(),
         captured_at_ms: 1,
         covert,
+        match_kind: "exact".into(),
+        retroactive: false,
     };
     // Another agency's alert and a covert one are not for an investigator of north.
     f.hub.publish_alert(alert("south", "SOUTH1", false));

@@ -61,6 +61,8 @@ async fn python_grpcio_client() {
                 camera: "gate-2".into(),
                 captured_at_ms: 1,
                 covert: false,
+                match_kind: "exact".into(),
+                retroactive: false,
             });
             published = true;
             break;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use custos_pipeline::{CameraSettings, Ingest};
 
 use crate::config::Config;
@@ -30,7 +30,15 @@ pub struct CheckArgs {
 pub fn check(args: CheckArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let cameras = config.cameras(&args.config)?;
-    println!("{}: ok, {} camera(s)", args.config.display(), cameras.len());
+    let path = args.config.display();
+    // What `custos serve` checks at start besides the cameras.
+    config
+        .store
+        .writer(&config.hotlist_match)
+        .with_context(|| format!("{path}"))?;
+    config.grpc.auth().with_context(|| format!("{path}"))?;
+    config.grpc.tls().with_context(|| format!("{path}"))?;
+    println!("{path}: ok, {} camera(s)", cameras.len());
     Ok(())
 }
 

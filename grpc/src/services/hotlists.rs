@@ -233,6 +233,8 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
                 captured_at_ms: a.captured_at_ms,
                 covert: a.covert,
                 missed,
+                match_kind: a.match_kind.clone(),
+                retroactive: a.retroactive,
             })
         });
         Ok(Response::new(stream))
