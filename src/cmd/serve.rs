@@ -131,6 +131,13 @@ pub fn run(args: Args) -> Result<()> {
         ),
     }
     let layout = Layout::new(&cfg.store.data_dir);
+    // Decommissioned agencies whose grace period has ended are wiped before anything opens them
+    // (each wipe leaves a signed certificate in the appliance log).
+    let wiped = custos_store::run_due_wipes(&layout, &custos_store::SystemClock)
+        .context("cannot carry out the wipes that are due")?;
+    for cert in &wiped {
+        tracing::info!(agency = %cert.agency, files = cert.files.len(), "agency wiped after its grace period");
+    }
     let cache = cfg.store.cache_mb << 20;
     let mut builder = Server::builder(layout)
         .open_all(|| StoreOptions {
