@@ -12,11 +12,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestCam, free_port};
+use common::{Serve, TestCam, custos, free_port};
 use custos_pipeline::testcam::plate::PlateFonts;
 use custos_pipeline::testcam::scene::{Scene, SceneConfig};
 
@@ -27,26 +27,6 @@ const SEEDS: [u64; 2] = [1, 7];
 /// The hotlisted vehicles enter the picture no earlier than this after the cameras start:
 /// time for `custos serve` to start and the client to log in and subscribe.
 const ENTER_AFTER_S: u64 = 20;
-
-fn custos(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(args)
-        .output()
-        .expect("run custos");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "custos {args:?} failed: {text}");
-    text
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The first plate that `/cam0` of `custos testcam --seed SEED --res 360p` shows entering the
 /// picture at or after `after_s`, with the frames it enters and leaves (camera 0 of a testcam

@@ -2,47 +2,14 @@
 //! `custos principal add`, a config file; then the Python grpcio client logs in over mutual TLS
 //! and searches. Also: the transport safety checks at start-up.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn custos(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(args)
-        .output()
-        .expect("run custos");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "custos {args:?} failed: {text}");
-    text
-}
-
-fn custos_fails(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(args)
-        .output()
-        .expect("run custos");
-    assert!(!out.status.success(), "custos {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Serve, custos, custos_fails, free_port};
 
 fn add_reads(data: &Path) {
     let store = custos_store::AgencyStore::open(

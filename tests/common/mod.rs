@@ -25,6 +25,38 @@ pub fn init_logs() {
     });
 }
 
+/// Runs `custos ARGS` to completion; panics with its output when it fails.
+pub fn custos(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .output()
+        .expect("run custos");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "custos {args:?} failed: {text}");
+    text
+}
+
+/// Runs `custos ARGS`, expecting it to fail; returns its stderr.
+pub fn custos_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .output()
+        .expect("run custos");
+    assert!(!out.status.success(), "custos {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// A `custos serve` child process, killed when the test ends however it ends.
+pub struct Serve(pub Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
