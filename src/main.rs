@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the built-in test cameras, analyses them and prints the plates read per camera.
-    /// No configuration needed.
+    /// The whole appliance on loopback with no configuration: test cameras, a demo agency,
+    /// gRPC over mutual TLS, and a console that prints the reads and a hotlist alert.
     Demo(cmd::demo::Args),
     /// Ingests the cameras of a config file, printing per-camera status.
     Ingest(cmd::ingest::Args),

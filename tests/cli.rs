@@ -61,15 +61,81 @@ fn config_errors_name_file_line_camera_and_key() {
 }
 
 #[test]
-fn demo_streams_every_test_camera_and_reads_plates() {
-    let out = custos(&["demo", "--cameras", "2", "--duration", "25"]);
+fn demo_serves_grpc_reads_plates_and_alerts_on_the_hotlisted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("demo");
+    let out = custos(&[
+        "demo",
+        "--cameras",
+        "2",
+        "--duration",
+        "45",
+        "--dir",
+        kept.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}",
+        "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The last table shows both cameras streaming through the software decoder.
+    // The admin's credentials, shown once: a random password and a TOTP secret (base32).
+    let shown = |label: &str| -> String {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line:\n{stdout}"));
+        line.trim_start()[label.len()..].trim().to_owned()
+    };
+    for secret in [shown("password"), shown("TOTP secret")] {
+        assert!(
+            secret.len() == 32
+                && secret
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
+            "{secret}"
+        );
+    }
+    assert!(stdout.contains("serving gRPC on 127.0.0.1:") && stdout.contains("TLS 1.3"));
+    // The console logged in over gRPC and hotlisted a plate that a camera then showed.
+    let console = stdout
+        .lines()
+        .find(|l| l.starts_with("console: logged in over gRPC"))
+        .unwrap_or_else(|| panic!("the console did not log in:\n{stdout}"));
+    let hotlisted = console
+        .split(" holds ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{console}"))
+        .trim_end_matches(',');
+    // Plates read, one line per vehicle pass: camera, text, confidence.
+    let reads: Vec<&str> = stdout.lines().filter(|l| l.starts_with("read ")).collect();
+    assert!(reads.len() >= 4, "few plates read in 45 s:\n{stdout}");
+    for line in &reads {
+        let text = line.split_whitespace().nth(2).unwrap_or_default();
+        assert!(
+            text.len() >= 4
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && line.ends_with('%'),
+            "{line}"
+        );
+    }
+    let alert = stdout
+        .lines()
+        .find(|l| l.starts_with("ALERT"))
+        .unwrap_or_else(|| panic!("no alert for {hotlisted}:\n{stdout}"));
+    let alerted = alert.split_whitespace().nth(2).unwrap_or_default();
+    assert!(
+        alerted == hotlisted || alert.contains("(confusable match)"),
+        "hotlisted {hotlisted}: {alert}"
+    );
+    assert!(
+        alert.contains("cam0") && alert.contains("demo-stolen"),
+        "{alert}"
+    );
+    // The last status table shows both cameras streaming through the software decoder.
     let last_table = stdout.rsplit("camera ").next().unwrap_or_default();
     for cam in ["cam0", "cam1"] {
         let row = last_table
@@ -77,26 +143,58 @@ fn demo_streams_every_test_camera_and_reads_plates() {
             .find(|l| l.starts_with(cam))
             .unwrap_or_else(|| panic!("no row for {cam}:\n{stdout}"));
         assert!(
-            row.contains("streaming") && row.contains("avdec_h264") && row.contains("1280x720"),
+            row.contains("streaming") && row.contains("avdec_h264") && row.contains("640x360"),
             "{row}"
         );
     }
-    // Plates read, one line per vehicle pass: camera, text, confidence.
-    let reads: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("cam") && l.contains(" %  ("))
+    assert!(stdout.contains("custos: stopped ("), "{stdout}");
+
+    // --dir kept a working appliance: its config checks, and the agency's audit log (with the
+    // console's login and hotlist changes) verifies.
+    let config = kept.join("custos.toml");
+    let out = custos(&["check-config", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = kept.join("data");
+    let out = custos(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--agency",
+        "demo",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = custos_store::AgencyStore::open(
+        &custos_store::Layout::new(&data),
+        "demo",
+        custos_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let actions: Vec<String> = store
+        .audit_log()
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.body.action)
         .collect();
-    assert!(!reads.is_empty(), "no plates read in 25 s:\n{stdout}");
-    for line in reads {
-        let text = line.split_whitespace().nth(1).unwrap_or_default();
+    for call in ["Auth/Login", "Hotlists/AddEntry", "Hotlists/StreamAlerts"] {
         assert!(
-            text.len() >= 4
-                && text
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
-            "{line}"
+            actions.iter().any(|a| a.contains(call)),
+            "{call}: {actions:?}"
         );
     }
+    // A second demo into the same directory is refused, never mixed with the first.
+    let again = custos(&["demo", "--duration", "1", "--dir", kept.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
 
 #[test]

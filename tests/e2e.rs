@@ -32,7 +32,7 @@ const ENTER_AFTER_S: u64 = 20;
 /// picture at or after `after_s`, with the frames it enters and leaves (camera 0 of a testcam
 /// renders with the seed itself).
 fn plate_entering_after(fonts: &Arc<PlateFonts>, seed: u64, after_s: u64) -> (String, u64, u64) {
-    let mut scene = Scene::new(
+    let scene = Scene::new(
         SceneConfig {
             width: 640,
             height: 360,
@@ -41,16 +41,11 @@ fn plate_entering_after(fonts: &Arc<PlateFonts>, seed: u64, after_s: u64) -> (St
         },
         fonts.clone(),
     );
-    let mut buf = vec![0u8; scene.frame_len()];
-    let after = after_s * u64::from(FPS);
-    for _ in 0..(after + 60 * u64::from(FPS)) {
-        for pass in scene.render_next(&mut buf) {
-            if pass.first_frame >= after && pass.plate.len() >= 5 {
-                return (pass.plate, pass.first_frame, pass.last_frame);
-            }
-        }
-    }
-    panic!("seed {seed} shows no plate in the minute after {after_s} s");
+    let fps = u64::from(FPS);
+    let pass = scene
+        .first_pass_from(after_s * fps, 60 * fps, 5)
+        .unwrap_or_else(|| panic!("seed {seed} shows no plate in the minute after {after_s} s"));
+    (pass.plate, pass.first_frame, pass.last_frame)
 }
 
 fn now_ms() -> u64 {

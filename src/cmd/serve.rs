@@ -10,7 +10,8 @@
 //! runs on its schedule. SIGTERM/SIGINT: stop ingest, stop analysis (it flushes its trackers
 //! into the writer), drain and commit the writer, then stop gRPC and close the stores.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,16 +114,64 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
-    let path = args.config.display();
+    serve(cfg, &args.config, args.insecure_dev, |_| {
+        std::future::pending::<Result<()>>()
+    })
+}
+
+/// What a [`serve`] caller's own task gets once the gRPC server listens.
+pub(crate) struct Serving {
+    /// The gRPC address, with the port the system picked when the config says 0.
+    pub addr: SocketAddr,
+    pipeline: Arc<Mutex<Option<Pipeline>>>,
+}
+
+impl Serving {
+    /// The ingest's camera table and the analysis rates since the previous call.
+    pub fn status_text(&self, earlier: &mut Option<analysis::MetricsSnapshot>) -> String {
+        let guard = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(p) = &*guard else {
+            return String::new();
+        };
+        let now = p.analysis.metrics();
+        let mut out = crate::status_table::render(&p.ingest.status());
+        if let Some(before) = earlier.as_ref() {
+            for (r, c) in now.rates(before).iter().zip(&now.cameras) {
+                out.push_str(&format!(
+                    "{:<12} analysing {:>4.1} fps, {} passes\n",
+                    r.camera.as_str(),
+                    r.fps_analysed,
+                    c.passes
+                ));
+            }
+        }
+        *earlier = Some(now);
+        out
+    }
+}
+
+/// Runs the appliance process for `cfg` (read from `config_path`, which errors name) until
+/// SIGINT/SIGTERM or until `task` — started once gRPC listens, given the address — ends.
+pub(crate) fn serve<F, T>(
+    cfg: Config,
+    config_path: &Path,
+    insecure_dev: bool,
+    task: F,
+) -> Result<()>
+where
+    F: FnOnce(Serving) -> T,
+    T: std::future::Future<Output = Result<()>>,
+{
+    let path = config_path.display();
     let auth = cfg.grpc.auth().with_context(|| format!("{path}"))?;
     let tls = cfg.grpc.tls().with_context(|| format!("{path}"))?;
     let listen = cfg.grpc.listen;
-    let cameras = cfg.cameras(&args.config)?;
+    let cameras = cfg.cameras(config_path)?;
     let writer_cfg = cfg
         .store
         .writer(&cfg.hotlist_match)
         .with_context(|| format!("{path}"))?;
-    match (&tls, args.insecure_dev) {
+    match (&tls, insecure_dev) {
         (_, true) => custos_grpc::server::check_loopback(listen)?,
         (Some(_), false) => {}
         (None, false) => bail!(
@@ -152,8 +201,8 @@ pub fn run(args: Args) -> Result<()> {
         })?
         .auth(auth)
         .max_request_bytes(cfg.grpc.max_request_bytes)
-        .insecure_dev(args.insecure_dev);
-    if let (Some(files), false) = (tls, args.insecure_dev) {
+        .insecure_dev(insecure_dev);
+    if let (Some(files), false) = (tls, insecure_dev) {
         builder = builder.tls(files);
     }
     let stores = builder.stores();
@@ -221,7 +270,7 @@ pub fn run(args: Args) -> Result<()> {
         let addr = listener.local_addr()?;
         println!(
             "custos: serving gRPC on {addr} ({})",
-            if args.insecure_dev {
+            if insecure_dev {
                 "PLAINTEXT, development only"
             } else {
                 "TLS 1.3, client certificates"
@@ -242,9 +291,16 @@ pub fn run(args: Args) -> Result<()> {
             let _ = grpc_stopped.await;
         });
         tokio::pin!(serve);
+        let task = task(Serving {
+            addr,
+            pipeline: pipeline.clone(),
+        });
+        // The caller's task failing stops the process as a signal would, cleanly.
+        let mut outcome = Ok(());
         tokio::select! {
             r = &mut serve => return r.context("gRPC server failed"),
             _ = shutdown() => {}
+            r = task => outcome = r,
         }
         tracing::info!("stopping");
         // The pipeline first, while gRPC still serves: its last reads and alerts reach the
@@ -257,13 +313,13 @@ pub fn run(args: Args) -> Result<()> {
         }
         let _ = stop_grpc.send(());
         match tokio::time::timeout(GRPC_GRACE, serve).await {
-            Ok(r) => r.context("gRPC server failed"),
+            Ok(r) => r.context("gRPC server failed")?,
+            // Open streams (StreamAlerts) never end by themselves.
             Err(_) => {
-                // Open streams (StreamAlerts) never end by themselves.
-                tracing::info!("gRPC streams still open after the grace period; closing them");
-                Ok(())
+                tracing::info!("gRPC streams still open after the grace period; closing them")
             }
         }
+        outcome
     })?;
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(m) = metrics {

@@ -139,6 +139,12 @@ pub struct TestCamServer {
 /// The role an authenticated client gets when the test cameras require credentials.
 const VIEWER_ROLE: &str = "viewer";
 
+/// The scene seed of camera `index` of a server started with `seed` (camera 0 renders with the
+/// seed itself): with it, [`Scene`](scene::Scene) renders what that camera shows.
+pub fn camera_seed(seed: u64, index: usize) -> u64 {
+    seed.wrapping_add(index as u64 * 0x9E37_79B9)
+}
+
 /// The mount path of camera `index`.
 pub fn mount_path(index: usize) -> String {
     format!("/cam{index}")
@@ -224,7 +230,7 @@ impl TestCamServer {
                             width,
                             height,
                             fps,
-                            seed: seed.wrapping_add(index as u64 * 0x9E37_79B9),
+                            seed: camera_seed(*seed, index),
                         },
                         fonts
                             .clone()

@@ -911,6 +911,24 @@ impl Scene {
         self.next_frame
     }
 
+    /// Renders ahead and returns the first pass whose plate (at least `min_len` characters)
+    /// enters the picture at or after frame `from` and ends within `horizon` frames after it.
+    /// Scenes are deterministic by their config, so this tells what a test camera rendering the
+    /// same config will show, before it shows it.
+    pub fn first_pass_from(mut self, from: u64, horizon: u64, min_len: usize) -> Option<PlatePass> {
+        let mut buf = vec![0u8; self.frame_len()];
+        while self.next_frame < from + horizon {
+            let found = self
+                .render_next(&mut buf)
+                .into_iter()
+                .find(|p| p.first_frame >= from && p.plate.len() >= min_len);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
     /// Renders the next frame as I420 (planar Y, U, V, tightly packed, chroma half size rounded
     /// up) into the first [`Self::frame_len`] bytes of `i420`, and returns the passes that
     /// ended with it: plates that were visible up to an earlier frame and no longer are (left
