@@ -1,6 +1,7 @@
 //! `custos`: the licence-plate recognition appliance's one binary. Thin: it parses the command
 //! line and config, wires the stage crates together and reports errors with context.
 
+mod camera_pipeline;
 mod cmd;
 mod config;
 mod http;

@@ -6,10 +6,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Serve, custos, custos_fails, free_port};
+use common::{
+    Provisioned, Serve, TestCam, camera_metric, custos, custos_fails, free_port, http_get,
+};
 
 fn add_reads(data: &Path) {
     let store = custos_store::AgencyStore::open(
@@ -42,92 +44,33 @@ fn add_reads(data: &Path) {
 #[test]
 fn serve_with_python_client_over_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-    let (pki, data) = (d("pki"), d("data"));
-    custos(&["pki", "init", "--dir", &pki]);
+    let app = Provisioned::new(dir.path(), "north", "jane", "investigator");
+    let pki = &app.pki;
     custos(&[
-        "pki",
-        "server",
-        "--dir",
-        &pki,
-        "--name",
-        "localhost",
-        "--name",
-        "127.0.0.1",
-    ]);
-    custos(&[
-        "pki", "client", "--dir", &pki, "--agency", "north", "--name", "jane",
-    ]);
-    custos(&[
-        "pki", "client", "--dir", &pki, "--agency", "north", "--name", "lost",
+        "pki", "client", "--dir", pki, "--agency", "north", "--name", "lost",
     ]);
     let lost = format!("{pki}/clients/north-lost.pem");
-    let out = custos(&["pki", "revoke", "--dir", &pki, "--cert", &lost]);
+    let out = custos(&["pki", "revoke", "--dir", pki, "--cert", &lost]);
     assert!(out.contains("revoked"), "{out}");
-    custos(&["agency", "create", "--data-dir", &data, "--agency", "north"]);
-    std::fs::write(d("pw"), "a long enough password\n").unwrap();
-    let out = custos(&[
-        "principal",
-        "add",
-        "--data-dir",
-        &data,
-        "--agency",
-        "north",
-        "--name",
-        "jane",
-        "--role",
-        "investigator",
-        "--password-file",
-        &d("pw"),
-    ]);
-    let secret = out
-        .lines()
-        .find(|l| {
-            l.len() == 32
-                && l.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        })
-        .unwrap_or_else(|| panic!("no TOTP secret in {out}"))
-        .to_owned();
-    add_reads(Path::new(&data));
+    add_reads(Path::new(&app.data));
     let port = free_port();
-    let config = format!(
-        "[store]\ndata_dir = \"{data}\"\ncache_mb = 16\n\n[grpc]\nlisten = \"127.0.0.1:{port}\"\n\
-         tls_cert = \"{pki}/server.pem\"\ntls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\ncrl = \"{pki}/crl.pem\"\n"
-    );
-    std::fs::write(d("custos.toml"), config).unwrap();
+    let config = dir.path().join("custos.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ndata_dir = \"{}\"\ncache_mb = 16\n\n{}",
+            app.data,
+            app.grpc_section(port)
+        ),
+    )
+    .unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
-        .args(["serve", "--config", &d("custos.toml")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serve = Serve(child);
-    let mut lines = BufReader::new(stdout).lines();
+    let (serve, mut lines) = Serve::start(config.to_str().unwrap());
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("TLS 1.3"), "{first}");
 
-    let manifest = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("python3")
-        .arg(format!("{manifest}/grpc/tests/python/client.py"))
-        .args(["--proto", &format!("{manifest}/grpc/proto")])
-        .args([
-            "--port",
-            &port.to_string(),
-            "--ca",
-            &format!("{pki}/ca.pem"),
-        ])
-        .args(["--cert", &format!("{pki}/clients/north-jane.pem")])
-        .args(["--key", &format!("{pki}/clients/north-jane.key")])
-        .args([
-            "--user",
-            "jane",
-            "--password-file",
-            &d("pw"),
-            "--totp-secret",
-            &secret,
-        ])
+    let out = app
+        .python("grpc/tests/python/client.py", port)
         .output()
         .expect("python3 (scripts/setup installs grpcio)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -141,20 +84,121 @@ fn serve_with_python_client_over_mutual_tls() {
     assert_eq!(last["found"]["wildcard"], 3);
 
     // SIGTERM stops it cleanly, and the audit chain verifies afterwards.
-    let pid = serve.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let t0 = Instant::now();
-    let mut serve = serve;
-    loop {
-        if let Some(st) = serve.0.try_wait().unwrap() {
-            assert!(st.success(), "custos serve exited with {st}");
+    serve.terminate();
+    app.assert_audit_verifies();
+}
+
+/// Cameras registered over the gRPC Cameras API are read like those of the config file, without
+/// a restart, and stop being read when removed; config cameras are listed and reported by the
+/// same API, which refuses to change them.
+#[test]
+fn cameras_registered_over_grpc_are_read_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Provisioned::new(dir.path(), "north", "ada", "admin");
+    let (fixed, registered) = (
+        TestCam::start(1, free_port()),
+        TestCam::start(1, free_port()),
+    );
+    let port = free_port();
+    let config = dir.path().join("custos.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[cameras]]\nid = \"gate\"\nurl = \"{}\"\n\n[ocr]\nproviders = [\"cpu\"]\n\n\
+             [analysis]\nbackend = \"native\"\n\n[store]\ndata_dir = \"{}\"\ncache_mb = 16\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\n{}",
+            fixed.urls[0],
+            app.data,
+            app.grpc_section(port)
+        ),
+    )
+    .unwrap();
+    let (serve, mut lines) = Serve::start(config.to_str().unwrap());
+    let metrics = Serve::metrics_address(&mut lines);
+    std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let analysed = |cam: &str| {
+        camera_metric(
+            &http_get(&metrics, "/metrics"),
+            "custos_frames_analysed_total",
+            cam,
+        )
+    };
+
+    let mut python = app
+        .python("tests/python/cameras_client.py", port)
+        .args(["--camera", "lane-2", "--url", &registered.urls[0]])
+        .args(["--configured", "gate", "--hold", "15"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 (scripts/setup installs grpcio)");
+    let mut out = BufReader::new(python.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in out.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("streaming") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "serve did not stop");
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let verify = custos(&["audit", "verify", "--data-dir", &data, "--agency", "north"]);
-    assert!(verify.contains("OK"), "{verify}");
+    // While registered, the camera's frames are analysed beside the configured one's.
+    let t0 = Instant::now();
+    while analysed("lane-2") == 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(12),
+            "lane-2 streams but is not analysed; python: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    seen.extend(out.map_while(Result::ok));
+    let status = python.wait().unwrap();
+    assert!(status.success(), "python: {seen:?}");
+    let last: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    eprintln!("python: {last}");
+    assert_eq!(last["listed"], serde_json::json!(["gate", "lane-2"]));
+    assert_eq!(last["configured_refused"], "FAILED_PRECONDITION");
+    assert_eq!(last["configured_state"], "streaming");
+    assert_eq!(last["state_after_removal"], "NOT_FOUND");
+    // Removed: no longer read; the configured camera never stopped being read for long.
+    let t0 = Instant::now();
+    while http_get(&metrics, "/metrics").contains("camera=\"lane-2\"") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "lane-2 still in /metrics"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let before = analysed("gate");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        analysed("gate") > before,
+        "the configured camera is no longer analysed"
+    );
+    serve.terminate();
+    drop((fixed, registered));
+    app.assert_audit_verifies();
+    let store = custos_store::AgencyStore::open(
+        &custos_store::Layout::new(Path::new(&app.data)),
+        "north",
+        custos_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let actions: Vec<String> = store
+        .audit_log()
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.body.action)
+        .collect();
+    for call in [
+        "Cameras/AddCamera",
+        "Cameras/RemoveCamera",
+        "Cameras/UpdateCamera",
+    ] {
+        assert!(
+            actions.iter().any(|a| a.contains(call)),
+            "{call}: {actions:?}"
+        );
+    }
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub fn camera(c: Camera) -> pb::Camera {
         name: c.name,
         url: c.url,
         enabled: c.enabled,
+        configured: false,
     }
 }
 

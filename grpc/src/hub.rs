@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use custos_store::Read;
+use custos_store::{Camera, Read};
 use tokio::sync::broadcast;
 
 /// A hotlist hit, as the matcher reports it.
@@ -45,6 +45,8 @@ pub struct Hub {
     reads: broadcast::Sender<Arc<LiveRead>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
     cameras: Arc<RwLock<HashMap<(String, String), CameraState>>>,
+    /// Per agency: the cameras of the appliance's config file (the registry holds the rest).
+    configured: Arc<RwLock<HashMap<String, Vec<Camera>>>>,
 }
 
 impl Default for Hub {
@@ -60,6 +62,7 @@ impl Hub {
             reads: broadcast::channel(capacity.max(1)).0,
             alerts: broadcast::channel(capacity.max(1)).0,
             cameras: Arc::default(),
+            configured: Arc::default(),
         }
     }
 
@@ -88,6 +91,32 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(agency.to_owned(), camera.to_owned()))
             .cloned()
+    }
+
+    /// Forgets the state of `agency`'s cameras that are not in `running`.
+    pub fn retain_camera_status(&self, agency: &str, running: &[&str]) {
+        self.cameras
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(a, cam), _| a != agency || running.contains(&cam.as_str()));
+    }
+
+    /// The cameras the appliance's config file gives `agency`: the Cameras API lists and
+    /// reports them and refuses to change them.
+    pub fn set_configured_cameras(&self, agency: &str, cameras: Vec<Camera>) {
+        self.configured
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agency.into(), cameras);
+    }
+
+    pub fn configured_cameras(&self, agency: &str) -> Vec<Camera> {
+        self.configured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agency)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Clients currently following alerts (tests wait for a subscriber before publishing).

@@ -294,6 +294,7 @@ async fn admin_manages_principals_hotlists_cameras_and_health_answers() {
         name: String::new(),
         url: "rtsp://10.0.0.5/s".into(),
         enabled: true,
+        ..Default::default()
     };
     cams.add_camera(authed(cam.clone(), &tok)).await.unwrap();
     assert_code(

@@ -12,73 +12,37 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use custos::analysis::{self, AnalysedCamera, Analysis, Pass};
+use custos::analysis;
 use custos_grpc::{Hub, Server};
-use custos_pipeline::{CameraSettings, Ingest};
 use custos_store::{AgencyStore, Layout, RetentionScheduler, StoreOptions};
 
+use crate::camera_pipeline::CameraPipeline;
 use crate::config::Config;
-use crate::writer::{Writer, WriterConfig, WriterStats};
+use crate::writer::WriterStats;
 
 /// How long gRPC clients (open streams) get to finish after the pipeline has stopped.
 const GRPC_GRACE: Duration = Duration::from_secs(5);
+/// How often the registered cameras are compared with what the pipeline runs.
+const CAMERA_SYNC: Duration = Duration::from_secs(1);
 
-/// The running pipeline of one agency's cameras.
-struct Pipeline {
-    ingest: Ingest,
-    analysis: Analysis,
-    writer: Writer,
-}
-
-impl Pipeline {
-    fn start(
-        cameras: Vec<CameraSettings>,
-        cfg: &Config,
-        writer_cfg: WriterConfig,
-        store: Arc<AgencyStore>,
-        hub: Hub,
-        stats: Arc<WriterStats>,
-    ) -> Result<Self> {
-        let analysed: Vec<AnalysedCamera> = cameras.iter().map(AnalysedCamera::from).collect();
-        let (localizer, recognizer) =
-            analysis::open_engines(&cfg.analysis, &cfg.ocr).context("cannot start the analysis")?;
-        let (passes_tx, passes_rx) = crossbeam_channel::bounded::<Pass>(cfg.analysis.pass_queue);
-        let writer = Writer::start(passes_rx, store, hub, writer_cfg, stats)
-            .context("cannot start the store writer")?;
-        // The analysis owns the only sender: when it stops, the writer drains and ends.
-        let analysis = Analysis::start(&analysed, &cfg.analysis, localizer, recognizer, passes_tx)
-            .context("cannot start the analysis")?;
-        let ingest =
-            Ingest::start(cameras, analysis.frames()).context("cannot start the ingest")?;
-        Ok(Self {
-            ingest,
-            analysis,
-            writer,
-        })
-    }
-
-    /// Ingest first (no new frames), then the analysis (analyses what is queued and flushes
-    /// every open track as a pass), then the writer (commits what it received).
-    fn stop(self) {
-        self.ingest.stop();
-        let m = self.analysis.stop();
-        let passes: u64 = m.cameras.iter().map(|c| c.passes).sum();
-        self.writer.join();
-        tracing::info!(passes, "pipeline stopped");
-    }
-}
-
-/// The store that receives the cameras' reads.
-fn cameras_store(cfg: &Config, stores: &[Arc<AgencyStore>]) -> Result<Arc<AgencyStore>> {
-    match &cfg.store.agency {
-        Some(name) => stores
+/// The agency whose store receives the cameras' reads: the one `[store] agency` names, else the
+/// only agency. None when neither applies and no camera is configured (cameras registered over
+/// gRPC are then stored but not read).
+fn cameras_store(
+    cfg: &Config,
+    stores: &[Arc<AgencyStore>],
+    configured: bool,
+) -> Result<Option<Arc<AgencyStore>>> {
+    match (&cfg.store.agency, stores) {
+        (Some(name), _) => stores
             .iter()
             .find(|s| s.agency() == name)
             .cloned()
+            .map(Some)
             .with_context(|| {
                 format!(
                     "[store] agency = {name:?}: no such agency in {} (create it with `custos \
@@ -86,19 +50,18 @@ fn cameras_store(cfg: &Config, stores: &[Arc<AgencyStore>]) -> Result<Arc<Agency
                     cfg.store.data_dir.display()
                 )
             }),
-        None => match stores {
-            [one] => Ok(one.clone()),
-            [] => bail!(
-                "cameras are configured but {} holds no agency to store their reads (create one \
-                 with `custos agency create`)",
-                cfg.store.data_dir.display()
-            ),
-            _ => bail!(
-                "cameras are configured and {} holds several agencies: name the one that \
-                 receives their reads with [store] agency",
-                cfg.store.data_dir.display()
-            ),
-        },
+        (None, [one]) => Ok(Some(one.clone())),
+        (None, _) if !configured => Ok(None),
+        (None, []) => bail!(
+            "cameras are configured but {} holds no agency to store their reads (create one \
+             with `custos agency create`)",
+            cfg.store.data_dir.display()
+        ),
+        (None, _) => bail!(
+            "cameras are configured and {} holds several agencies: name the one that \
+             receives their reads with [store] agency",
+            cfg.store.data_dir.display()
+        ),
     }
 }
 
@@ -123,18 +86,20 @@ pub fn run(args: Args) -> Result<()> {
 pub(crate) struct Serving {
     /// The gRPC address, with the port the system picked when the config says 0.
     pub addr: SocketAddr,
-    pipeline: Arc<Mutex<Option<Pipeline>>>,
+    cameras: Option<Arc<CameraPipeline>>,
 }
 
 impl Serving {
     /// The ingest's camera table and the analysis rates since the previous call.
     pub fn status_text(&self, earlier: &mut Option<analysis::MetricsSnapshot>) -> String {
-        let guard = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(p) = &*guard else {
+        let Some((now, status)) = self
+            .cameras
+            .as_ref()
+            .and_then(|c| c.with(|p| (p.analysis.metrics(), p.ingest.status())))
+        else {
             return String::new();
         };
-        let now = p.analysis.metrics();
-        let mut out = crate::status_table::render(&p.ingest.status());
+        let mut out = crate::status_table::render(&status);
         if let Some(before) = earlier.as_ref() {
             for (r, c) in now.rates(before).iter().zip(&now.cameras) {
                 out.push_str(&format!(
@@ -206,44 +171,44 @@ where
         builder = builder.tls(files);
     }
     let stores = builder.stores();
-    let cameras_store = if cameras.is_empty() {
-        None
-    } else {
-        Some(cameras_store(&cfg, &stores).with_context(|| format!("{path}"))?)
-    };
+    let cameras_store =
+        cameras_store(&cfg, &stores, !cameras.is_empty()).with_context(|| format!("{path}"))?;
     let server = builder.build().context("cannot start the gRPC server")?;
     let hub = server.hub();
     let stats = Arc::new(WriterStats::default());
-    let pipeline: Arc<Mutex<Option<Pipeline>>> = Arc::default();
+    let cfg = Arc::new(cfg);
     // Printed after the gRPC line, which scripts wait for first.
     let mut notes = Vec::new();
-    if let Some(store) = &cameras_store {
-        let n = cameras.len();
-        let p = Pipeline::start(
-            cameras,
-            &cfg,
-            writer_cfg,
-            store.clone(),
-            hub.clone(),
-            stats.clone(),
-        )?;
-        *pipeline.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        notes.push(format!(
-            "custos: {n} cameras, reads to agency {}",
-            store.agency()
-        ));
-    }
+    let pipeline = match cameras_store {
+        Some(store) => {
+            let p = CameraPipeline::start(
+                cfg.clone(),
+                cameras,
+                store,
+                writer_cfg,
+                hub.clone(),
+                stats.clone(),
+            )?;
+            hub.set_configured_cameras(p.agency(), p.configured());
+            notes.push(format!(
+                "custos: {} cameras, reads to agency {}",
+                p.cameras(),
+                p.agency()
+            ));
+            Some(Arc::new(p))
+        }
+        None => None,
+    };
     let metrics = if cfg.metrics.enabled {
         let (p, s) = (pipeline.clone(), stats.clone());
-        let agency = cameras_store.as_ref().map(|s| s.agency().to_owned());
         let m = crate::http::MetricsServer::start(cfg.metrics.listen, move || {
-            let mut out = match &*p.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(p) => analysis::render(&p.analysis.metrics(), &p.ingest.status()),
-                None => String::new(),
+            let Some(p) = &p else {
+                return String::new();
             };
-            if let Some(a) = &agency {
-                out.push_str(&s.render(a));
-            }
+            let mut out = p
+                .with(|p| analysis::render(&p.analysis.metrics(), &p.ingest.status()))
+                .unwrap_or_default();
+            out.push_str(&s.render(p.agency()));
             out
         })
         .with_context(|| format!("cannot serve metrics on {}", cfg.metrics.listen))?;
@@ -279,12 +244,8 @@ where
         for n in notes {
             println!("{n}");
         }
-        if let Some(store) = &cameras_store {
-            tokio::spawn(publish_camera_status(
-                pipeline.clone(),
-                hub.clone(),
-                store.agency().to_owned(),
-            ));
+        if let Some(p) = &pipeline {
+            tokio::spawn(follow_cameras(p.clone(), hub.clone()));
         }
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let serve = server.serve(listener, async {
@@ -293,7 +254,7 @@ where
         tokio::pin!(serve);
         let task = task(Serving {
             addr,
-            pipeline: pipeline.clone(),
+            cameras: pipeline.clone(),
         });
         // The caller's task failing stops the process as a signal would, cleanly.
         let mut outcome = Ok(());
@@ -305,8 +266,7 @@ where
         tracing::info!("stopping");
         // The pipeline first, while gRPC still serves: its last reads and alerts reach the
         // live streams.
-        let p = pipeline.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(p) = p {
+        if let Some(p) = pipeline {
             tokio::task::spawn_blocking(move || p.stop())
                 .await
                 .context("stopping the pipeline")?;
@@ -335,15 +295,24 @@ where
     Ok(())
 }
 
-/// Copies the ingest's per-camera state into the hub every second, for `Cameras.CameraStatus`.
-async fn publish_camera_status(pipeline: Arc<Mutex<Option<Pipeline>>>, hub: Hub, agency: String) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+/// Every second: restarts the pipeline when the agency's registered cameras changed, and
+/// copies the ingest's per-camera state into the hub for `Cameras.CameraStatus`.
+async fn follow_cameras(pipeline: Arc<CameraPipeline>, hub: Hub) {
+    let mut tick = tokio::time::interval(CAMERA_SYNC);
     loop {
         tick.tick().await;
-        let status = match &*pipeline.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(p) => p.ingest.status(),
-            None => return,
+        let p = pipeline.clone();
+        let Ok(status) = tokio::task::spawn_blocking(move || {
+            p.sync();
+            p.with(|p| p.ingest.status())
+        })
+        .await
+        else {
+            return;
         };
+        let status = status.unwrap_or_default();
+        let running: Vec<&str> = status.iter().map(|s| s.id.as_str()).collect();
+        hub.retain_camera_status(pipeline.agency(), &running);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -357,7 +326,7 @@ async fn publish_camera_status(pipeline: Arc<Mutex<Option<Pipeline>>>, hub: Hub,
                 None => format!("{:.1} fps decoded", s.fps),
             };
             hub.set_camera_status(
-                &agency,
+                pipeline.agency(),
                 s.id.as_str(),
                 custos_grpc::hub::CameraState {
                     state,
@@ -398,26 +367,26 @@ mod tests {
         let (north, south) = (open("north"), open("south"));
         let cfg =
             |agency: &str| -> Config { toml::from_str(&format!("[store]\n{agency}")).unwrap() };
+        let agency =
+            |r: Result<Option<Arc<AgencyStore>>>| r.unwrap().map(|s| s.agency().to_owned());
         let none = cfg("");
         assert_eq!(
-            cameras_store(&none, std::slice::from_ref(&north))
-                .unwrap()
-                .agency(),
-            "north"
+            agency(cameras_store(&none, std::slice::from_ref(&north), true)).as_deref(),
+            Some("north")
         );
-        let e = cameras_store(&none, &[north.clone(), south.clone()])
-            .err()
-            .unwrap();
+        let both = [north.clone(), south.clone()];
+        let e = cameras_store(&none, &both, true).err().unwrap();
         assert!(e.to_string().contains("[store] agency"), "{e}");
-        assert!(cameras_store(&none, &[]).is_err());
+        // Without configured cameras several agencies are fine: none receives camera reads.
+        assert_eq!(agency(cameras_store(&none, &both, false)), None);
+        assert!(cameras_store(&none, &[], true).is_err());
+        assert_eq!(agency(cameras_store(&none, &[], false)), None);
         let named = cfg("agency = \"south\"");
         assert_eq!(
-            cameras_store(&named, &[north.clone(), south])
-                .unwrap()
-                .agency(),
-            "south"
+            agency(cameras_store(&named, &both, false)).as_deref(),
+            Some("south")
         );
-        let e = cameras_store(&cfg("agency = \"west\""), &[north])
+        let e = cameras_store(&cfg("agency = \"west\""), &[north], false)
             .err()
             .unwrap();
         assert!(e.to_string().contains("west"), "{e}");

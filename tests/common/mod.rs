@@ -1,9 +1,10 @@
 //! Helpers for the whole-system tests: real `custos testcam` processes, real ingest.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -47,14 +48,202 @@ pub fn custos_fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// An appliance set up the way its administrator does it, with the `custos` commands: the CA,
+/// the server certificate (localhost, 127.0.0.1), a person's client certificate, the agency,
+/// and that person as a principal with a password and the TOTP secret `principal add` printed.
+pub struct Provisioned {
+    pub pki: String,
+    pub data: String,
+    pub agency: String,
+    pub person: String,
+    pub password_file: String,
+    pub totp_secret: String,
+}
+
+impl Provisioned {
+    pub fn new(dir: &Path, agency: &str, person: &str, role: &str) -> Self {
+        let d = |p: &str| dir.join(p).to_str().unwrap().to_owned();
+        let (pki, data, password_file) = (d("pki"), d("data"), d("pw"));
+        custos(&["pki", "init", "--dir", &pki]);
+        custos(&[
+            "pki",
+            "server",
+            "--dir",
+            &pki,
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+        ]);
+        custos(&[
+            "pki", "client", "--dir", &pki, "--agency", agency, "--name", person,
+        ]);
+        custos(&["agency", "create", "--data-dir", &data, "--agency", agency]);
+        std::fs::write(&password_file, "a long enough password\n").unwrap();
+        let out = custos(&[
+            "principal",
+            "add",
+            "--data-dir",
+            &data,
+            "--agency",
+            agency,
+            "--name",
+            person,
+            "--role",
+            role,
+            "--password-file",
+            &password_file,
+        ]);
+        let totp_secret = out
+            .lines()
+            .find(|l| {
+                l.len() == 32
+                    && l.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+            .unwrap_or_else(|| panic!("no TOTP secret in {out}"))
+            .to_owned();
+        Self {
+            pki,
+            data,
+            agency: agency.into(),
+            person: person.into(),
+            password_file,
+            totp_secret,
+        }
+    }
+
+    /// The `[grpc]` section serving on `port` with these certificates.
+    pub fn grpc_section(&self, port: u16) -> String {
+        let pki = &self.pki;
+        format!(
+            "[grpc]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{pki}/server.pem\"\n\
+             tls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\n\
+             crl = \"{pki}/crl.pem\"\n"
+        )
+    }
+
+    /// `python3 SCRIPT` (a path under the repository) with the connection and login arguments
+    /// every client script here takes.
+    pub fn python(&self, script: &str, port: u16) -> Command {
+        let manifest = env!("CARGO_MANIFEST_DIR");
+        let (pki, who) = (&self.pki, format!("{}-{}", self.agency, self.person));
+        let mut c = Command::new("python3");
+        c.arg(format!("{manifest}/{script}"))
+            .args(["--proto", &format!("{manifest}/grpc/proto")])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--ca",
+                &format!("{pki}/ca.pem"),
+            ])
+            .args(["--cert", &format!("{pki}/clients/{who}.pem")])
+            .args(["--key", &format!("{pki}/clients/{who}.key")])
+            .args([
+                "--user",
+                &self.person,
+                "--password-file",
+                &self.password_file,
+            ])
+            .args(["--totp-secret", &self.totp_secret]);
+        c
+    }
+
+    /// `custos audit verify` on the agency passes.
+    pub fn assert_audit_verifies(&self) {
+        let out = custos(&[
+            "audit",
+            "verify",
+            "--data-dir",
+            &self.data,
+            "--agency",
+            &self.agency,
+        ]);
+        assert!(out.contains("OK"), "{out}");
+    }
+}
+
 /// A `custos serve` child process, killed when the test ends however it ends.
 pub struct Serve(pub Child);
+
+impl Serve {
+    /// Starts `custos serve --config CONFIG` from the repository root; returns it with its
+    /// stdout's lines.
+    pub fn start(config: &str) -> (Serve, Lines<BufReader<ChildStdout>>) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+            .args(["serve", "--config", config])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        (Serve(child), BufReader::new(stdout).lines())
+    }
+
+    /// Reads serve's first lines up to the metrics address, which it returns; the gRPC line
+    /// before it must say TLS 1.3.
+    pub fn metrics_address(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            eprintln!("serve: {line}");
+            if line.contains("serving gRPC") {
+                assert!(line.contains("TLS 1.3"), "{line}");
+            }
+            if let Some(a) = line
+                .strip_prefix("custos: metrics on http://")
+                .and_then(|a| a.strip_suffix("/metrics"))
+            {
+                return a.to_owned();
+            }
+        }
+        panic!("serve ended before printing its metrics address");
+    }
+
+    /// SIGTERM; waits (at most 30 s) for it to exit 0 and returns how long that took.
+    pub fn terminate(mut self) -> Duration {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                assert!(st.success(), "custos serve exited with {st}");
+                return t0.elapsed();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "serve did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
 
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `GET path` on a plain HTTP server (`/metrics`, `/healthz`): the whole response.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The sum of a Prometheus metric's samples.
+pub fn metric(text: &str, name: &str) -> f64 {
+    camera_metric(text, name, "")
+}
+
+/// The sum of a Prometheus metric's samples for one camera (all cameras if `camera` is empty).
+pub fn camera_metric(text: &str, name: &str, camera: &str) -> f64 {
+    let label = format!("camera=\"{camera}\"");
+    text.lines()
+        .filter(|l| l.starts_with(name) && (camera.is_empty() || l.contains(&label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// A port nothing listens on right now.

@@ -20,6 +20,10 @@ impl CamerasSvc {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
+
+    fn configured(&self, c: &Caller) -> Vec<Camera> {
+        self.shared.hub.configured_cameras(&c.agency)
+    }
 }
 
 fn validate(c: pb::Camera) -> Result<Camera, Status> {
@@ -51,6 +55,16 @@ fn validate(c: pb::Camera) -> Result<Camera, Status> {
     })
 }
 
+/// Refuses a change to a camera of the config file.
+fn not_configured(svc: &CamerasSvc, c: &Caller, id: &str) -> Result<(), Status> {
+    if svc.configured(c).iter().any(|cam| cam.id == id) {
+        return Err(Status::failed_precondition(format!(
+            "camera {id} comes from the appliance's config file: change it there"
+        )));
+    }
+    Ok(())
+}
+
 /// The record id of camera `id`, if registered.
 async fn find(c: &Caller, id: &str) -> Result<Option<(u64, Camera)>, Status> {
     Ok(
@@ -77,13 +91,25 @@ impl pb::cameras_server::Cameras for CamerasSvc {
         req: Request<pb::Empty>,
     ) -> Result<Response<pb::ListCamerasResponse>, Status> {
         let c = caller(&req)?;
-        let cameras: Vec<pb::Camera> = on_store(&c, move |store| {
+        let configured = self.configured(&c);
+        let registered = on_store(&c, move |store| {
             store.list_records::<Camera>(RecordKind::Camera)
         })
-        .await?
-        .into_iter()
-        .map(|(_, cam)| convert::camera(cam))
-        .collect();
+        .await?;
+        // A configured camera shadows a registered one with its id, as in the pipeline.
+        let cameras: Vec<pb::Camera> = configured
+            .iter()
+            .map(|cam| pb::Camera {
+                configured: true,
+                ..convert::camera(cam.clone())
+            })
+            .chain(
+                registered
+                    .into_iter()
+                    .filter(|(_, r)| !configured.iter().any(|cam| cam.id == r.id))
+                    .map(|(_, cam)| convert::camera(cam)),
+            )
+            .collect();
         c.set_result_count(cameras.len() as u64);
         Ok(Response::new(pb::ListCamerasResponse { cameras }))
     }
@@ -91,7 +117,8 @@ impl pb::cameras_server::Cameras for CamerasSvc {
     async fn add_camera(&self, req: Request<pb::Camera>) -> Result<Response<pb::Camera>, Status> {
         let c = caller(&req)?;
         let cam = validate(req.into_inner())?;
-        if find(&c, &cam.id).await?.is_some() {
+        if find(&c, &cam.id).await?.is_some() || self.configured(&c).iter().any(|k| k.id == cam.id)
+        {
             return Err(Status::already_exists(format!("camera {} exists", cam.id)));
         }
         put(&c, None, &cam).await?;
@@ -105,6 +132,7 @@ impl pb::cameras_server::Cameras for CamerasSvc {
     ) -> Result<Response<pb::Camera>, Status> {
         let c = caller(&req)?;
         let cam = validate(req.into_inner())?;
+        not_configured(self, &c, &cam.id)?;
         let (rec, _) = find(&c, &cam.id)
             .await?
             .ok_or_else(|| Status::not_found(format!("no camera {}", cam.id)))?;
@@ -119,6 +147,7 @@ impl pb::cameras_server::Cameras for CamerasSvc {
     ) -> Result<Response<pb::Empty>, Status> {
         let c = caller(&req)?;
         let id = req.into_inner().id;
+        not_configured(self, &c, &id)?;
         let (rec, _) = find(&c, &id)
             .await?
             .ok_or_else(|| Status::not_found(format!("no camera {id}")))?;
@@ -137,9 +166,16 @@ impl pb::cameras_server::Cameras for CamerasSvc {
     ) -> Result<Response<pb::CameraStatusResponse>, Status> {
         let c = caller(&req)?;
         let id = req.into_inner().id;
-        let (_, cam) = find(&c, &id)
-            .await?
-            .ok_or_else(|| Status::not_found(format!("no camera {id}")))?;
+        let configured = self.configured(&c).into_iter().find(|cam| cam.id == id);
+        let cam = match configured {
+            Some(cam) => cam,
+            None => {
+                find(&c, &id)
+                    .await?
+                    .ok_or_else(|| Status::not_found(format!("no camera {id}")))?
+                    .1
+            }
+        };
         let status = self.shared.hub.camera_status(&c.agency, &id);
         let (state, detail, at) = match status {
             _ if !cam.enabled => ("disabled".to_owned(), String::new(), 0),
@@ -171,6 +207,7 @@ mod tests {
             name: String::new(),
             url: url.into(),
             enabled: true,
+            configured: false,
         };
         assert!(validate(cam("rtsp://10.0.0.5:554/s")).is_ok());
         assert_eq!(validate(cam("rtsp://10.0.0.5/s")).unwrap().name, "gate-1");
