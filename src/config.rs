@@ -66,7 +66,8 @@ pub struct StoreConfig {
     pub write_batch_ms: u64,
     /// JPEG quality of the stored plate crop, 1-100; 0 stores no crop.
     pub crop_jpeg_quality: u8,
-    /// How often the store writer re-reads the hotlists.
+    /// How often the store writer re-reads the hotlists (for expiries and changes made outside
+    /// the gRPC API; API changes reach it at once).
     pub hotlist_refresh_ms: u64,
 }
 
@@ -124,7 +125,7 @@ impl Default for StoreConfig {
             write_batch: 64,
             write_batch_ms: 100,
             crop_jpeg_quality: 85,
-            hotlist_refresh_ms: 2000,
+            hotlist_refresh_ms: 30_000,
         }
     }
 }

@@ -297,6 +297,9 @@ impl Writer {
     }
 }
 
+/// How soon a hotlist change made through the API reaches the matcher.
+const HOTLIST_CHANGE_CHECK: Duration = Duration::from_millis(100);
+
 fn run(
     passes: Receiver<Pass>,
     store: &AgencyStore,
@@ -306,20 +309,26 @@ fn run(
 ) {
     let mut hotlists = Hotlists::new();
     let mut batch: Vec<(Pass, Instant)> = Vec::with_capacity(cfg.batch);
+    let mut generation = hub.hotlists_generation();
     loop {
         // (Not `Instant::now() - refresh` at start: that underflows on a freshly booted box.)
         let since = hotlists.checked.map(|t| t.elapsed());
-        if since.is_none_or(|d| d >= cfg.hotlist_refresh) {
+        let changed = hub.hotlists_generation();
+        // A burst of API changes (entries added one by one) costs one re-read per interval.
+        let change_due = changed != generation && since.is_none_or(|d| d >= HOTLIST_CHANGE_CHECK);
+        if since.is_none_or(|d| d >= cfg.hotlist_refresh) || change_due {
+            generation = changed;
             let added = hotlists.refresh(store, cfg, stats);
             if !added.is_empty() {
                 retroactive(&added, store, hub, cfg, stats);
             }
         }
-        // Wait for the first pass of a batch at most until the next hotlist refresh is due.
+        // Wait for the first pass of a batch at most until the next hotlist refresh is due,
+        // and briefly enough to notice a change made through the API.
         let first_wait = cfg
             .hotlist_refresh
             .saturating_sub(hotlists.checked.map_or(Duration::ZERO, |t| t.elapsed()))
-            .max(Duration::from_millis(10));
+            .clamp(Duration::from_millis(10), HOTLIST_CHANGE_CHECK);
         match passes.recv_timeout(first_wait) {
             Ok(p) => batch.push((p, Instant::now())),
             Err(RecvTimeoutError::Timeout) => continue,

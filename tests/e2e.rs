@@ -108,7 +108,7 @@ fn hotlisted_plate_alerts_the_python_client_and_reads_are_stored_and_audited() {
     let config = format!(
         "[ingest]\nanalysis_fps = 8\n\n{cameras}[ocr]\nproviders = [\"cpu\"]\n\n\
          [analysis]\nbackend = \"native\"\n\n\
-         [store]\ndata_dir = \"{data}\"\ncache_mb = 16\nhotlist_refresh_ms = 500\n\n\
+         [store]\ndata_dir = \"{data}\"\ncache_mb = 16\n\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n\n{}",
         app.grpc_section(port)
     );

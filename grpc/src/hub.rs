@@ -3,6 +3,7 @@
 //! skips ahead and is told how many messages it missed; it never slows the pipeline.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use custos_store::{Camera, Read};
@@ -47,6 +48,9 @@ pub struct Hub {
     cameras: Arc<RwLock<HashMap<(String, String), CameraState>>>,
     /// Per agency: the cameras of the appliance's config file (the registry holds the rest).
     configured: Arc<RwLock<HashMap<String, Vec<Camera>>>>,
+    /// Bumped by every hotlist change made through the API, so the matcher reloads at once
+    /// instead of waiting for its periodic re-read.
+    hotlists: Arc<AtomicU64>,
 }
 
 impl Default for Hub {
@@ -63,6 +67,7 @@ impl Hub {
             alerts: broadcast::channel(capacity.max(1)).0,
             cameras: Arc::default(),
             configured: Arc::default(),
+            hotlists: Arc::default(),
         }
     }
 
@@ -91,6 +96,15 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(agency.to_owned(), camera.to_owned()))
             .cloned()
+    }
+
+    pub fn hotlists_changed(&self) {
+        self.hotlists.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes with every [`Self::hotlists_changed`].
+    pub fn hotlists_generation(&self) -> u64 {
+        self.hotlists.load(Ordering::Acquire)
     }
 
     /// Forgets the state of `agency`'s cameras that are not in `running`.

@@ -204,8 +204,7 @@ fn config_text(dir: &Path, urls: &[String]) -> String {
         ));
     }
     text.push_str(&format!(
-        "[store]\ndata_dir = \"{data}\"\nagency = \"{AGENCY}\"\ncache_mb = 16\n\
-         hotlist_refresh_ms = 500\n\n\
+        "[store]\ndata_dir = \"{data}\"\nagency = \"{AGENCY}\"\ncache_mb = 16\n\n\
          [grpc]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{pki}/server.pem\"\n\
          tls_key = \"{pki}/server.key\"\nclient_ca = \"{pki}/ca.pem\"\n\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n",

@@ -118,6 +118,7 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
             Ok(n)
         })
         .await?;
+        self.shared.hub.hotlists_changed();
         c.set_result_count(n + 1);
         Ok(Response::new(pb::Empty {}))
     }
@@ -137,6 +138,7 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
             expires_at_ms: Some(r.expires_at_ms).filter(|e| *e > 0),
         };
         let id = add_entry(&c, entry.clone()).await?;
+        self.shared.hub.hotlists_changed();
         c.set_result_count(1);
         Ok(Response::new(convert::entry(id, entry)))
     }
@@ -151,6 +153,7 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
             store.delete_record(&who, RecordKind::HotlistEntry, id)
         })
         .await?;
+        self.shared.hub.hotlists_changed();
         c.set_result_count(1);
         Ok(Response::new(pb::Empty {}))
     }
@@ -205,6 +208,7 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
         for e in entries {
             add_entry(&c, e).await?;
         }
+        self.shared.hub.hotlists_changed();
         c.set_result_count(u64::from(imported));
         Ok(Response::new(pb::ImportCsvResponse { imported, errors }))
     }
