@@ -25,6 +25,24 @@ struct Args {
     /// Data directory (default: ../shared/data beside the repository).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Only these backends (comma-separated: native-1t, native-all, wgpu).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+}
+
+/// CPU time of the whole process so far: unlike wall time, it does not grow when other work
+/// on a shared machine takes the cores, so single-thread figures stay comparable.
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// A frame of the given size: a real image of that size if one is at hand, else generated.
@@ -73,10 +91,16 @@ struct Row {
     size: String,
     batch: usize,
     ms_per_frame: f64,
+    cpu_ms_per_frame: f64,
     candidates: f64,
 }
 
-fn measure(loc: &mut dyn Localizer, frames: &[LumaView<'_>], seconds: f64) -> Result<(f64, f64)> {
+/// Median wall ms per frame, mean process CPU ms per frame, candidates per frame.
+fn measure(
+    loc: &mut dyn Localizer,
+    frames: &[LumaView<'_>],
+    seconds: f64,
+) -> Result<(f64, f64, f64)> {
     let spec = CropSpec::default();
     let mut out = vec![0.0f32; frames.len() * 10 * spec.floats_per_crop()];
     for _ in 0..2 {
@@ -85,6 +109,7 @@ fn measure(loc: &mut dyn Localizer, frames: &[LumaView<'_>], seconds: f64) -> Re
     let mut times = Vec::new();
     let mut cands = 0usize;
     let start = Instant::now();
+    let cpu_start = process_cpu();
     while times.len() < 3 || start.elapsed() < Duration::from_secs_f64(seconds) {
         let t = Instant::now();
         let r = loc.process(frames, &spec, &mut out)?;
@@ -94,9 +119,10 @@ fn measure(loc: &mut dyn Localizer, frames: &[LumaView<'_>], seconds: f64) -> Re
             break;
         }
     }
+    let n = (times.len() * frames.len()) as f64;
+    let cpu_ms = (process_cpu() - cpu_start).as_secs_f64() * 1e3 / n;
     times.sort_by(f64::total_cmp);
-    let per_frame_cands = cands as f64 / (times.len() * frames.len()) as f64;
-    Ok((times[times.len() / 2], per_frame_cands))
+    Ok((times[times.len() / 2], cpu_ms, cands as f64 / n))
 }
 
 fn main() -> Result<()> {
@@ -115,15 +141,19 @@ fn main() -> Result<()> {
             Box::new(NativeLocalizer::new(params.clone(), None)?),
         ),
     ];
-    match WgpuLocalizer::new(params) {
-        Ok(w) => backends.push(("wgpu".into(), Box::new(w))),
-        Err(e) => eprintln!("wgpu backend unavailable, not measured: {e}"),
+    let wanted = |b: &str| args.backends.is_empty() || args.backends.iter().any(|w| w == b);
+    if wanted("wgpu") {
+        match WgpuLocalizer::new(params) {
+            Ok(w) => backends.push(("wgpu".into(), Box::new(w))),
+            Err(e) => eprintln!("wgpu backend unavailable, not measured: {e}"),
+        }
     }
+    backends.retain(|(name, _)| wanted(name));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     println!(
-        "{:<11} {:<44} {:>10} {:>6} {:>10} {:>10}",
-        "backend", "adapter", "size", "batch", "ms/frame", "cands"
+        "{:<11} {:<44} {:>10} {:>6} {:>10} {:>10} {:>10}",
+        "backend", "adapter", "size", "batch", "ms/frame", "cpu ms/fr", "cands"
     );
     for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
         let (pixels, source) = frame(&data, w, h);
@@ -132,18 +162,25 @@ fn main() -> Result<()> {
         for (name, loc) in backends.iter_mut() {
             for batch in [1usize, 8] {
                 let frames = vec![one; batch];
-                let (ms, cands) = measure(loc.as_mut(), &frames, args.seconds)?;
+                let (ms, cpu_ms, cands) = measure(loc.as_mut(), &frames, args.seconds)?;
                 let row = Row {
                     backend: name.clone(),
                     adapter: loc.info().adapter.clone(),
                     size: format!("{w}x{h}"),
                     batch,
                     ms_per_frame: ms,
+                    cpu_ms_per_frame: cpu_ms,
                     candidates: cands,
                 };
                 println!(
-                    "{:<11} {:<44} {:>10} {:>6} {:>10.2} {:>10.1}",
-                    row.backend, row.adapter, row.size, row.batch, row.ms_per_frame, row.candidates
+                    "{:<11} {:<44} {:>10} {:>6} {:>10.2} {:>10.2} {:>10.1}",
+                    row.backend,
+                    row.adapter,
+                    row.size,
+                    row.batch,
+                    row.ms_per_frame,
+                    row.cpu_ms_per_frame,
+                    row.candidates
                 );
                 rows.push(row);
             }
@@ -155,6 +192,7 @@ fn main() -> Result<()> {
             serde_json::json!({
                 "backend": r.backend, "adapter": r.adapter, "size": r.size, "batch": r.batch,
                 "ms_per_frame": (r.ms_per_frame * 1000.0).round() / 1000.0,
+                "cpu_ms_per_frame": (r.cpu_ms_per_frame * 1000.0).round() / 1000.0,
                 "candidates_per_frame": r.candidates,
             })
         })
@@ -171,6 +209,10 @@ fn main() -> Result<()> {
             "cores": cores,
             "native_1t_720p_ms": pick("native-1t", "1280x720"),
             "native_all_720p_ms": pick("native-all", "1280x720"),
+            "native_1t_720p_cpu_ms": rows
+                .iter()
+                .find(|r| r.backend == "native-1t" && r.size == "1280x720" && r.batch == 1)
+                .map(|r| (r.cpu_ms_per_frame * 1000.0).round() / 1000.0),
             "wgpu_720p_ms": pick("wgpu", "1280x720"),
             "results": results,
         })
