@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip_debug([
             "custos.v1.LoginRequest",
             "custos.v1.EnrollTotpRequest",
+            "custos.v1.ChangePasswordRequest",
             "custos.v1.CreatePrincipalRequest",
         ])
         .compile_protos(&protos, &["proto"])?;

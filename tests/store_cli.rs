@@ -118,3 +118,53 @@ fn audit_verify_on_a_missing_agency_says_so() {
     ]);
     assert!(!ok && out.contains("does not exist"), "{out}");
 }
+
+#[test]
+fn principal_add_with_a_one_time_code_must_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let (ok, out) = custos(&["agency", "create", "--data-dir", d, "--agency", "metro"]);
+    assert!(ok, "{out}");
+    let pw = dir.path().join("code");
+    std::fs::write(&pw, "ENROL-7Q2X-PL4M-ZZ9K\n").unwrap();
+    let add = |name: &str, one_time: bool| {
+        let mut args = vec![
+            "principal",
+            "add",
+            "--data-dir",
+            d,
+            "--agency",
+            "metro",
+            "--name",
+            name,
+            "--role",
+            "admin",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ];
+        if one_time {
+            args.push("--one-time");
+        }
+        let (ok, out) = custos(&args);
+        assert!(ok, "{out}");
+    };
+    add("first", true);
+    add("second", false);
+    let store = custos_store::AgencyStore::open(
+        &custos_store::Layout::new(&data),
+        "metro",
+        custos_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let must_change = |name: &str| {
+        let (id, _) = store.find_principal(name).unwrap().unwrap();
+        store
+            .login_secrets(id)
+            .unwrap()
+            .unwrap()
+            .must_change_password
+    };
+    assert!(must_change("first"));
+    assert!(!must_change("second"));
+}

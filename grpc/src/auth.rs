@@ -115,6 +115,21 @@ pub fn provision_principal(
     Ok((id, secrets.totp_secret))
 }
 
+/// Marks a principal's password as a one-time enrolment code that must be replaced at the
+/// first login (`custos principal add --one-time`).
+pub fn require_password_change(
+    store: &AgencyStore,
+    access: &Access,
+    principal_id: u64,
+) -> Result<(), GrpcError> {
+    let mut secrets = store
+        .login_secrets(principal_id)?
+        .ok_or_else(|| StoreError::BadInput(format!("principal {principal_id} has no login")))?;
+    secrets.must_change_password = true;
+    store.set_login_secrets(access, principal_id, &secrets)?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown user, wrong password, wrong or replayed code, disabled principal: one answer,
@@ -142,7 +157,7 @@ pub fn check_login(
     username: &str,
     password: &str,
     code: &str,
-) -> Result<(u64, Principal), LoginError> {
+) -> Result<(u64, Principal, bool), LoginError> {
     let now = store.now_ms();
     let found = store.find_principal(username)?;
     let secrets = match &found {
@@ -166,7 +181,7 @@ pub fn check_login(
             secrets.failed_attempts = 0;
             secrets.locked_until_ms = 0;
             store.update_login_state(id, &secrets)?;
-            Ok((id, principal))
+            Ok((id, principal, secrets.must_change_password))
         }
         _ => {
             secrets.failed_attempts = secrets.failed_attempts.saturating_add(1);
@@ -194,6 +209,8 @@ pub struct Session {
     pub cert: Option<[u8; 32]>,
     pub created_ms: u64,
     pub last_ms: u64,
+    /// Logged in with a one-time enrolment code: only ChangePassword and Logout are allowed.
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -240,6 +257,7 @@ impl Sessions {
         principal: &str,
         role: Role,
         cert: Option<[u8; 32]>,
+        must_change_password: bool,
     ) -> Result<(String, Session), GrpcError> {
         let token = format!("cst1.{}", hex::encode(random_bytes::<32>()?));
         let now = self.now_ms();
@@ -251,6 +269,7 @@ impl Sessions {
             cert,
             created_ms: now,
             last_ms: now,
+            must_change_password,
         };
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         // Forget expired sessions now and then, so abandoned ones do not pile up.
@@ -296,6 +315,17 @@ impl Sessions {
         before - map.len()
     }
 
+    /// After a password change: every other session of the principal ends, and `token`'s is
+    /// released from the one-time-code restriction.
+    pub fn password_changed(&self, agency: &str, principal_id: u64, token: &str) {
+        let keep = Self::key(token);
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|k, s| *k == keep || !(s.agency == agency && s.principal_id == principal_id));
+        if let Some(s) = map.get_mut(&keep) {
+            s.must_change_password = false;
+        }
+    }
+
     /// Absolute expiry of a session.
     pub fn expires_at_ms(&self, s: &Session) -> u64 {
         s.created_ms + self.cfg.absolute.as_millis() as u64
@@ -312,7 +342,7 @@ mod tests {
         let clock = ManualClock::new(1_000_000);
         let s = Sessions::new(Arc::new(clock.clone()), AuthConfig::default());
         let (tok, _) = s
-            .issue("north", 1, "jane", Role::Investigator, None)
+            .issue("north", 1, "jane", Role::Investigator, None, false)
             .unwrap();
         assert!(s.check(&tok).is_ok());
         assert_eq!(s.check("cst1.forged").err(), Some(SessionError::Unknown));
@@ -325,12 +355,12 @@ mod tests {
         clock.advance_ms(29 * 60_000);
         assert_eq!(s.check(&tok).err(), Some(SessionError::Expired));
         let (tok, _) = s
-            .issue("north", 1, "jane", Role::Investigator, None)
+            .issue("north", 1, "jane", Role::Investigator, None, false)
             .unwrap();
         clock.advance_ms(31 * 60_000);
         assert_eq!(s.check(&tok).err(), Some(SessionError::Expired));
         let (tok, _) = s
-            .issue("north", 1, "jane", Role::Investigator, None)
+            .issue("north", 1, "jane", Role::Investigator, None, false)
             .unwrap();
         assert_eq!(s.revoke_principal("north", 1), 1);
         assert_eq!(s.check(&tok).err(), Some(SessionError::Unknown));

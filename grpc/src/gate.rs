@@ -281,6 +281,17 @@ async fn admit(
         // The caller is now known to be the session's principal.
         draft.principal = session.principal.clone();
         caller.principal = session.principal.clone();
+        if session.must_change_password
+            && !matches!(
+                draft.method.as_str(),
+                "/custos.v1.Auth/ChangePassword" | "/custos.v1.Auth/Logout"
+            )
+        {
+            return Err(Status::failed_precondition(
+                "the password is a one-time enrolment code: replace it with \
+                 Auth.ChangePassword first",
+            ));
+        }
         if !caller.roles.allows(session.role, permission) {
             return Err(Status::permission_denied(format!(
                 "role {} may not call {}",

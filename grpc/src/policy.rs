@@ -294,6 +294,11 @@ pub static METHODS: &[MethodRule] = &[
         decode::<pb::EnrollTotpRequest>,
     ),
     MethodRule::new(
+        "/custos.v1.Auth/ChangePassword",
+        Some(P::OwnSession),
+        decode::<pb::ChangePasswordRequest>,
+    ),
+    MethodRule::new(
         "/custos.v1.Reads/Search",
         Some(P::ReadsSearch),
         decode::<pb::SearchRequest>,

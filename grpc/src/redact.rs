@@ -51,6 +51,7 @@ macro_rules! plain {
 plain!(
     pb::Empty,
     pb::EnrollTotpRequest,
+    pb::ChangePasswordRequest,
     pb::StreamLiveRequest,
     pb::CreateHotlistRequest,
     pb::ListHotlistsRequest,
@@ -116,6 +117,15 @@ impl fmt::Debug for pb::EnrollTotpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EnrollTotpRequest")
             .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::ChangePasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &"<redacted>")
+            .field("new_password", &"<redacted>")
             .finish()
     }
 }

@@ -537,3 +537,76 @@ async fn agency_role_policy_applies_at_once() {
             == "ok"
     );
 }
+
+/// A principal created with a one-time enrolment code (the appliance's first admin) can do
+/// nothing but replace it; afterwards the new password works, the code does not, and other
+/// sessions of the principal are gone.
+#[tokio::test]
+async fn one_time_enrolment_code_must_be_changed_first() {
+    let f = Fixture::start(&[("north", "root", Role::Admin)]).await;
+    let store = f.store("north").clone();
+    let (id, _) = store.find_principal("root").unwrap().unwrap();
+    custos_grpc::auth::require_password_change(
+        &store,
+        &custos_store::Access::new("cli", "test"),
+        id,
+    )
+    .unwrap();
+    let ch = f.channel(Some(f.user("root"))).await;
+    let other = f.login(&ch, "root").await.unwrap();
+    let tok = f.login(&ch, "root").await.unwrap();
+    let mut admin = pb::admin_client::AdminClient::new(ch.clone());
+    let refused = assert_code(
+        admin.list_principals(authed(pb::Empty {}, &tok)).await,
+        Code::FailedPrecondition,
+    );
+    assert!(refused.message().contains("ChangePassword"), "{refused:?}");
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    let change = |current: &str, new: &str| pb::ChangePasswordRequest {
+        current_password: current.into(),
+        new_password: new.into(),
+    };
+    let new_password = "a different long passphrase";
+    assert_code(
+        auth.change_password(authed(change("wrong password!", new_password), &tok))
+            .await,
+        Code::Unauthenticated,
+    );
+    assert_code(
+        auth.change_password(authed(change(PASSWORD, "short"), &tok))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_code(
+        auth.change_password(authed(change(PASSWORD, PASSWORD), &tok))
+            .await,
+        Code::InvalidArgument,
+    );
+    auth.change_password(authed(change(PASSWORD, new_password), &tok))
+        .await
+        .unwrap();
+    let e = f.last_audit("north", "/custos.v1.Auth/ChangePassword");
+    assert!(!e.parameters.contains(new_password) && !e.parameters.contains(PASSWORD));
+    // This session may now work; the other one ended; the code no longer logs in.
+    admin
+        .list_principals(authed(pb::Empty {}, &tok))
+        .await
+        .unwrap();
+    assert_code(
+        admin.list_principals(authed(pb::Empty {}, &other)).await,
+        Code::Unauthenticated,
+    );
+    assert_code(f.login(&ch, "root").await, Code::Unauthenticated);
+    f.clock.advance_ms(custos_grpc::totp::STEP_MS);
+    let r = auth
+        .login(pb::LoginRequest {
+            username: "root".into(),
+            password: new_password.into(),
+            totp_code: f.code("root"),
+            agency: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.must_change_password);
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use custos_grpc::auth::provision_principal;
+use custos_grpc::auth::{provision_principal, require_password_change};
 use custos_grpc::policy::Role;
 use custos_grpc::totp;
 use custos_store::Access;
@@ -33,6 +33,10 @@ pub enum Command {
         /// Environment variable holding the password.
         #[arg(long)]
         password_env: Option<String>,
+        /// The password is a one-time enrolment code: the principal must replace it
+        /// (Auth.ChangePassword) before doing anything else.
+        #[arg(long)]
+        one_time: bool,
     },
 }
 
@@ -49,6 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         role,
         password_file,
         password_env,
+        one_time,
     } = args.command;
     let Some(role) = Role::parse(&role) else {
         bail!("--role {role:?}: admin, supervisor, investigator, operator or auditor");
@@ -66,14 +71,13 @@ pub fn run(args: Args) -> Result<()> {
         (None, None) => bail!("give --password-file or --password-env"),
     };
     let store = super::agency::open(&target)?;
-    let (id, secret) = provision_principal(
-        &store,
-        &Access::new("cli", "principal administration"),
-        &name,
-        role,
-        &password,
-    )
-    .with_context(|| format!("cannot create principal {name}"))?;
+    let access = Access::new("cli", "principal administration");
+    let (id, secret) = provision_principal(&store, &access, &name, role, &password)
+        .with_context(|| format!("cannot create principal {name}"))?;
+    if one_time {
+        require_password_change(&store, &access, id)
+            .with_context(|| format!("cannot mark {name}'s password as one-time"))?;
+    }
     println!(
         "created principal {name} (id {id}, role {}) in agency {}",
         role.as_str(),

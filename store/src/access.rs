@@ -30,6 +30,10 @@ pub struct LoginSecrets {
     pub failed_attempts: u32,
     /// No login is tried before this time (ms since the epoch).
     pub locked_until_ms: u64,
+    /// The password is a one-time enrolment code: a session may do nothing but replace it
+    /// (`Auth.ChangePassword`). Absent in records written before it existed: false.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// A camera in the agency's registry.

@@ -1,11 +1,11 @@
-//! Auth: Login, Logout, EnrollTotp.
+//! Auth: Login, Logout, EnrollTotp, ChangePassword.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::{caller, on_store};
-use crate::auth::{LoginError, check_login, new_totp_secret, verify_password};
+use crate::auth::{LoginError, check_login, hash_password, new_totp_secret, verify_password};
 use crate::error::store_status;
 use crate::pb;
 use crate::policy::Role;
@@ -40,7 +40,7 @@ impl pb::auth_server::Auth for AuthSvc {
             ));
         }
         let (store, cfg) = (c.store.clone(), self.shared.sessions.config().clone());
-        let (id, principal) = tokio::task::spawn_blocking(move || {
+        let (id, principal, must_change) = tokio::task::spawn_blocking(move || {
             check_login(&store, &cfg, &r.username, &r.password, &r.totp_code)
         })
         .await
@@ -62,6 +62,7 @@ impl pb::auth_server::Auth for AuthSvc {
                 &principal.name,
                 role,
                 c.peer.as_ref().map(|p| p.fingerprint),
+                must_change,
             )
             .map_err(|e| Status::internal(e.to_string()))?;
         tracing::info!(agency = %c.agency, principal_id = id, "login");
@@ -72,6 +73,7 @@ impl pb::auth_server::Auth for AuthSvc {
             idle_timeout_s: self.shared.sessions.config().idle.as_secs(),
             role: role.as_str().into(),
             agency: c.agency,
+            must_change_password: must_change,
         }))
     }
 
@@ -117,5 +119,45 @@ impl pb::auth_server::Auth for AuthSvc {
             secret_base32: totp::base32(&secret),
             otpauth_uri: totp::otpauth_uri(&c.agency, &session.principal, &secret),
         }))
+    }
+
+    async fn change_password(
+        &self,
+        req: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let c = caller(&req)?;
+        let (Some(session), Some(token)) = (c.session.clone(), c.token.clone()) else {
+            return Err(Status::unauthenticated("no session"));
+        };
+        let r = req.into_inner();
+        if r.new_password == r.current_password {
+            return Err(Status::invalid_argument(
+                "the new password must differ from the current one",
+            ));
+        }
+        let who = super::access(&c, "password change");
+        let pid = session.principal_id;
+        let changed = on_store(&c, move |store| {
+            let Some(mut secrets) = store.login_secrets(pid)? else {
+                return Ok(Err(Status::unauthenticated("wrong password")));
+            };
+            if !verify_password(&secrets.password_hash, &r.current_password) {
+                return Ok(Err(Status::unauthenticated("wrong password")));
+            }
+            secrets.password_hash = match hash_password(&r.new_password) {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(Status::invalid_argument(e.to_string()))),
+            };
+            secrets.must_change_password = false;
+            store.set_login_secrets(&who, pid, &secrets)?;
+            Ok(Ok(()))
+        })
+        .await?;
+        changed?;
+        self.shared
+            .sessions
+            .password_changed(&c.agency, pid, &token);
+        c.set_result_count(1);
+        Ok(Response::new(pb::Empty {}))
     }
 }
