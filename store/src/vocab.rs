@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use crate::agency::AgencyStore;
 use crate::crypto::DataKey;
@@ -71,7 +71,7 @@ impl Vocab {
     pub(crate) fn load_day(&mut self, store: &AgencyStore, day: u32, key: &DataKey) -> Result<()> {
         let name = vocab_table(day);
         let def: TableDefinition<u32, &[u8]> = TableDefinition::new(&name);
-        let txn = store.db.begin_read().map_err(|e| store.db_err(e))?;
+        let txn = store.begin_read()?;
         let table = match txn.open_table(def) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
