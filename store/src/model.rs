@@ -86,6 +86,31 @@ pub(crate) struct Payload {
     pub context_jpeg: Option<Vec<u8>>,
 }
 
+/// [`Payload`] borrowed from a [`NewRead`] for sealing: same fields, same order, so the same
+/// postcard bytes, without copying the plate, candidates and images first.
+#[derive(Serialize)]
+pub(crate) struct PayloadRef<'a> {
+    pub plate: &'a str,
+    pub char_confidences: &'a [f32],
+    pub candidates: &'a [PlateCandidate],
+    pub plate_box: [f32; 8],
+    pub crop_jpeg: Option<&'a [u8]>,
+    pub context_jpeg: Option<&'a [u8]>,
+}
+
+impl<'a> PayloadRef<'a> {
+    pub fn of(r: &'a NewRead) -> Self {
+        Self {
+            plate: &r.plate,
+            char_confidences: &r.char_confidences,
+            candidates: &r.candidates,
+            plate_box: r.plate_box,
+            crop_jpeg: r.crop_jpeg.as_deref(),
+            context_jpeg: r.context_jpeg.as_deref(),
+        }
+    }
+}
+
 /// Which key seals a stored read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SealedBy {
@@ -192,6 +217,38 @@ mod tests {
         let id = ReadId::new(20_000, 123);
         assert_eq!(id.day(), 20_000);
         assert!(ReadId::new(20_001, 0) > ReadId::new(20_000, 999));
+    }
+
+    #[test]
+    fn borrowed_payload_encodes_like_the_owned_one() {
+        let r = NewRead {
+            camera: CameraId::new("c").unwrap(),
+            captured_at_ms: 1,
+            plate: "AB12CD".into(),
+            confidence: 0.5,
+            char_confidences: vec![0.5, 0.25],
+            candidates: vec![PlateCandidate {
+                text: "AB12CO".into(),
+                score: 0.1,
+            }],
+            plate_box: [1.0; 8],
+            crop_jpeg: Some(vec![1, 2, 3]),
+            context_jpeg: None,
+            track_id: 2,
+            hit_flags: 0,
+        };
+        let owned = Payload {
+            plate: r.plate.clone(),
+            char_confidences: r.char_confidences.clone(),
+            candidates: r.candidates.clone(),
+            plate_box: r.plate_box,
+            crop_jpeg: r.crop_jpeg.clone(),
+            context_jpeg: r.context_jpeg.clone(),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&PayloadRef::of(&r)).unwrap(),
+            postcard::to_allocvec(&owned).unwrap()
+        );
     }
 
     #[test]

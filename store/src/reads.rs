@@ -10,8 +10,8 @@ use crate::clock::day_of;
 use crate::crypto::{DataKey, KeyName};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    HIT, INDEX_KEY_LEN, NewRead, Payload, Read, ReadId, SealedBy, StoredRead, StoredTail,
-    index_key, read_aad,
+    HIT, INDEX_KEY_LEN, NewRead, Payload, PayloadRef, Read, ReadId, SealedBy, StoredRead,
+    StoredTail, index_key, read_aad,
 };
 use crate::schema::{self, HELD_READS, META_NEXT_READ, index_table, reads_table, vocab_table};
 use crate::vocab::chunk_aad;
@@ -144,15 +144,7 @@ impl AgencyStore {
             let key = &keys[&day];
             let id = ReadId::new(day, first_seq + i as u64);
             let token = key.blind.token(&normalised[i]);
-            let payload = Payload {
-                plate: r.plate.clone(),
-                char_confidences: r.char_confidences.clone(),
-                candidates: r.candidates.clone(),
-                plate_box: r.plate_box,
-                crop_jpeg: r.crop_jpeg.clone(),
-                context_jpeg: r.context_jpeg.clone(),
-            };
-            let plain = postcard::to_allocvec(&payload).unwrap_or_default();
+            let plain = postcard::to_allocvec(&PayloadRef::of(r)).unwrap_or_default();
             let sealed = key
                 .seal
                 .seal(&self.nonces, &plain, &read_aad(self.agency(), id));

@@ -190,14 +190,14 @@ impl AgencyStore {
                     let prefix = custos_core::normalize_plate(prefix);
                     vocab
                         .with_prefix(&prefix)
-                        .map(|(p, d)| (p.to_owned(), in_window(d)))
+                        .map(|p| (p.to_owned(), in_window(vocab.days_of(p))))
                         .filter(|(_, d)| !d.is_empty())
                         .collect()
                 }
                 _ => vocab
-                    .iter()
-                    .filter(|(p, _)| matcher.matches(p))
-                    .map(|(p, d)| (p.to_owned(), in_window(d)))
+                    .plates()
+                    .filter(|p| matcher.matches(p))
+                    .map(|p| (p.to_owned(), in_window(vocab.days_of(p))))
                     .filter(|(_, d)| !d.is_empty())
                     .collect(),
             }
