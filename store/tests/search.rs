@@ -115,24 +115,24 @@ fn time_window_bounds_results() {
 }
 
 #[test]
-fn exact_search_spans_hours_and_cuts_the_window_inside_them() {
-    // The index is bucketed by hour of the day: windows that start and end inside an hour, and
-    // reads at hour and day boundaries, must come back exactly once and in time order.
+fn exact_search_spans_blocks_and_cuts_the_window_inside_them() {
+    // The index is bucketed by 4-block block of the day: windows that start and end inside a
+    // block, and reads at block and day boundaries, must come back exactly once and in order.
     let f = fixture();
     let day_start = T0 - T0 % DAY;
-    let hour = 3_600_000;
+    let block = 4 * 3_600_000; // one index bucket
     let times = [
         day_start,
-        day_start + hour - 1,
-        day_start + hour,
-        day_start + 5 * hour + 30 * 60_000,
+        day_start + block - 1,
+        day_start + block,
+        day_start + 5 * block + 30 * 60_000,
         day_start + DAY - 1,
         day_start + DAY,
     ];
     let reads: Vec<_> = times.iter().map(|&t| read("HR12345", t)).collect();
     f.store.ingest(&reads).unwrap();
     f.store
-        .ingest(&[read("OTHER99", day_start + hour)])
+        .ingest(&[read("OTHER99", day_start + block)])
         .unwrap();
     let find = |from: u64, to: u64, limit: usize| {
         let r = f
@@ -154,15 +154,15 @@ fn exact_search_spans_hours_and_cuts_the_window_inside_them() {
     assert_eq!(find(day_start, day_start + 2 * DAY, 100).0, times);
     assert_eq!(
         find(
-            day_start + hour - 1,
-            day_start + 5 * hour + 30 * 60_000,
+            day_start + block - 1,
+            day_start + 5 * block + 30 * 60_000,
             100
         )
         .0,
         times[1..4]
     );
     assert_eq!(
-        find(day_start + 1, day_start + 5 * hour + 30 * 60_000 - 1, 100).0,
+        find(day_start + 1, day_start + 5 * block + 30 * 60_000 - 1, 100).0,
         times[1..3]
     );
     assert_eq!(
@@ -170,7 +170,7 @@ fn exact_search_spans_hours_and_cuts_the_window_inside_them() {
         times[4..]
     );
     assert!(
-        find(day_start + 2 * hour, day_start + 5 * hour, 100)
+        find(day_start + 2 * block, day_start + 5 * block, 100)
             .0
             .is_empty()
     );
