@@ -262,9 +262,8 @@ impl AgencyStore {
     }
 
     /// Forgets everything that could read the agency's data and closes the database (the caller
-    /// holds the write guard, so no write transaction is open). Transactions still open on other
-    /// threads keep the closed file's memory alive until they end; new calls fail with
-    /// [`StoreError::Wiped`].
+    /// holds the write guard, so no write transaction is open). A read still running on another
+    /// thread may fail with a database error; new calls fail with [`StoreError::Wiped`].
     pub(crate) fn close_for_wipe(&self) {
         drop(self.db.write().unwrap_or_else(|p| p.into_inner()).take());
         let mut ring = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
