@@ -7,7 +7,8 @@
 //!
 //! Every queue is bounded and every hand-over is `try_send`: a stage that falls behind loses
 //! work at its input (counted in `/metrics`), it never blocks the stage before it. Retention
-//! runs on its schedule. SIGTERM/SIGINT: stop ingest, stop analysis (it flushes its trackers
+//! runs on its schedule, and so do wipes that come due while serving (the agency's handles are
+//! closed: every later call on it fails with `Wiped`). SIGTERM/SIGINT: stop ingest, stop analysis (it flushes its trackers
 //! into the writer), drain and commit the writer, then stop gRPC and close the stores.
 
 use std::net::SocketAddr;
@@ -217,6 +218,7 @@ where
     } else {
         None
     };
+    // Each scheduler also wipes its agency once a decommissioning grace period ends.
     let _purge: Vec<RetentionScheduler> = match cfg.store.purge_interval_minutes {
         0 => Vec::new(),
         m => stores

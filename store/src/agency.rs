@@ -103,8 +103,11 @@ pub struct AgencyStore {
     pub(crate) agency: AgencyId,
     pub(crate) layout: Layout,
     pub(crate) db_path: PathBuf,
-    pub(crate) db: Database,
-    pub(crate) provider: Box<dyn KeyProvider>,
+    /// `None` once the agency has been wiped while open: every later call fails with
+    /// [`StoreError::Wiped`] instead of reaching files that are gone.
+    db: RwLock<Option<Database>>,
+    /// The master key; `None` once wiped (so no new key can be wrapped).
+    provider: Mutex<Option<Box<dyn KeyProvider>>>,
     pub(crate) keyring: Mutex<Keyring>,
     keys: RwLock<HashMap<KeyName, Arc<DataKey>>>,
     pub(crate) nonces: NonceSource,
@@ -199,8 +202,8 @@ impl AgencyStore {
             agency: id,
             layout: layout.clone(),
             db_path,
-            db,
-            provider,
+            db: RwLock::new(Some(db)),
+            provider: Mutex::new(Some(provider)),
             keyring: Mutex::new(keyring),
             keys: RwLock::new(HashMap::new()),
             clock: opts.clock,
@@ -239,11 +242,44 @@ impl AgencyStore {
     }
 
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction> {
-        self.db.begin_write().map_err(|e| self.db_err(e))
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let db = db.as_ref().ok_or_else(|| self.wiped())?;
+        db.begin_write().map_err(|e| self.db_err(e))
     }
 
     pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        self.db.begin_read().map_err(|e| self.db_err(e))
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let db = db.as_ref().ok_or_else(|| self.wiped())?;
+        db.begin_read().map_err(|e| self.db_err(e))
+    }
+
+    pub(crate) fn db_is_closed(&self) -> bool {
+        self.db.read().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    fn wiped(&self) -> StoreError {
+        StoreError::Wiped(self.agency().into())
+    }
+
+    /// Forgets everything that could read the agency's data and closes the database (the caller
+    /// holds the write guard, so no write transaction is open). A read still running on another
+    /// thread may fail with a database error; new calls fail with [`StoreError::Wiped`].
+    pub(crate) fn close_for_wipe(&self) {
+        drop(self.db.write().unwrap_or_else(|p| p.into_inner()).take());
+        let mut ring = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        let names: Vec<KeyName> = ring.names().cloned().collect();
+        ring.destroy(&names);
+        drop(ring);
+        drop(
+            self.provider
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
+        // The vocabulary is plaintext plates.
+        *self.vocab.write().unwrap_or_else(|p| p.into_inner()) = Vocab::default();
+        self.days.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<()> {
@@ -261,10 +297,15 @@ impl AgencyStore {
             return Ok(k.clone());
         }
         let ring = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
-        let bytes = ring.get(name).ok_or_else(|| StoreError::KeyDestroyed {
-            agency: self.agency().into(),
-            key: name.to_string(),
-        })?;
+        let Some(bytes) = ring.get(name) else {
+            if self.db_is_closed() {
+                return Err(self.wiped());
+            }
+            return Err(StoreError::KeyDestroyed {
+                agency: self.agency().into(),
+                key: name.to_string(),
+            });
+        };
         let key = Arc::new(DataKey::from_bytes(bytes));
         self.keys
             .write()
@@ -284,9 +325,11 @@ impl AgencyStore {
     /// Creates missing keys and writes the keyring before any data sealed with them is committed.
     pub(crate) fn ensure_keys(&self, names: &[KeyName]) -> Result<()> {
         let mut ring = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        let provider = self.provider.lock().unwrap_or_else(|p| p.into_inner());
+        let provider = provider.as_deref().ok_or_else(|| self.wiped())?;
         let mut created = false;
         for n in names {
-            created |= ring.ensure(n, self.provider.as_ref())?;
+            created |= ring.ensure(n, provider)?;
         }
         if created {
             ring.persist()?;

@@ -151,6 +151,17 @@ pub fn append_appliance_log(
     agency: &str,
     details: String,
 ) -> Result<ApplianceLogEntry> {
+    make_private_dir(&layout.appliance_dir())?;
+    let path = layout.appliance_log_path();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    // Each entry chains to the last one: appenders (the gRPC layer, a scheduled wipe, the CLI)
+    // take turns, or two could claim the same sequence number. Released when `f` closes.
+    f.lock().map_err(io_err(&path))?;
     let existing = read_appliance_log(layout)?;
     let (seq, prev_hash) = existing
         .last()
@@ -170,14 +181,6 @@ pub fn append_appliance_log(
     };
     e.hash = entry_hash(&e);
     e.signature = hex::encode(key.sign(e.hash.as_bytes()).to_bytes());
-    make_private_dir(&layout.appliance_dir())?;
-    let path = layout.appliance_log_path();
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io_err(&path))?;
     let mut line = serde_json::to_vec(&e).map_err(|err| StoreError::BadInput(err.to_string()))?;
     line.push(b'\n');
     f.write_all(&line)

@@ -70,6 +70,8 @@ pub enum StoreError {
     Export { path: PathBuf, reason: String },
     #[error("agency {0} is scheduled for wiping; it accepts no new data")]
     Decommissioned(String),
+    #[error("agency {0} has been wiped")]
+    Wiped(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -86,6 +86,31 @@ pub(crate) struct Payload {
     pub context_jpeg: Option<Vec<u8>>,
 }
 
+/// [`Payload`] borrowed from a [`NewRead`] for sealing: same fields, same order, so the same
+/// postcard bytes, without copying the plate, candidates and images first.
+#[derive(Serialize)]
+pub(crate) struct PayloadRef<'a> {
+    pub plate: &'a str,
+    pub char_confidences: &'a [f32],
+    pub candidates: &'a [PlateCandidate],
+    pub plate_box: [f32; 8],
+    pub crop_jpeg: Option<&'a [u8]>,
+    pub context_jpeg: Option<&'a [u8]>,
+}
+
+impl<'a> PayloadRef<'a> {
+    pub fn of(r: &'a NewRead) -> Self {
+        Self {
+            plate: &r.plate,
+            char_confidences: &r.char_confidences,
+            candidates: &r.candidates,
+            plate_box: r.plate_box,
+            crop_jpeg: r.crop_jpeg.as_deref(),
+            context_jpeg: r.context_jpeg.as_deref(),
+        }
+    }
+}
+
 /// Which key seals a stored read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SealedBy {
@@ -148,13 +173,36 @@ pub(crate) fn header(bytes: &[u8]) -> Option<(u64, u32, Token)> {
     Some((time, flags, token))
 }
 
-/// Blind-index key: token | time BE | read id BE, so one plate's reads in a day are one range.
-pub(crate) fn index_key(token: &Token, time_ms: u64, id: ReadId) -> [u8; 32] {
-    let mut k = [0u8; 32];
-    k[..16].copy_from_slice(token);
-    k[16..24].copy_from_slice(&time_ms.to_be_bytes());
-    k[24..].copy_from_slice(&id.0.to_be_bytes());
+/// Width of a blind-index bucket: the index key starts with the 4-hour block of the day.
+pub(crate) const INDEX_BUCKET_MS: u64 = 4 * 3_600_000;
+/// Length of a blind-index key: bucket u8 | token [16] | time BE u64 | read id BE u64.
+pub(crate) const INDEX_KEY_LEN: usize = 1 + 16 + 8 + 8;
+
+/// Blind-index key: 4-hour block of the day | token | time BE | read id BE.
+///
+/// The block comes first because reads arrive in capture order: a batch's keys land in the
+/// current block's part of the day's B-tree, so a commit rewrites that block's pages rather than
+/// pages all over the day (which made ingest slow down as a day's index grew). One plate's reads
+/// in one block are one range; a search scans one range per block of its window (6 per day:
+/// narrower blocks make ingest cheaper and searches dearer).
+pub(crate) fn index_key(token: &Token, time_ms: u64, id: ReadId) -> [u8; INDEX_KEY_LEN] {
+    let mut k = [0u8; INDEX_KEY_LEN];
+    k[0] = index_bucket(time_ms);
+    k[1..17].copy_from_slice(token);
+    k[17..25].copy_from_slice(&time_ms.to_be_bytes());
+    k[25..].copy_from_slice(&id.0.to_be_bytes());
     k
+}
+
+/// The bucket (4-hour block of the UTC day, 0-5) of a capture time.
+pub(crate) fn index_bucket(time_ms: u64) -> u8 {
+    ((time_ms % crate::clock::MS_PER_DAY) / INDEX_BUCKET_MS) as u8
+}
+
+/// The read id at the end of a blind-index key.
+pub(crate) fn index_key_id(key: &[u8]) -> Option<ReadId> {
+    let tail: [u8; 8] = key.get(INDEX_KEY_LEN - 8..INDEX_KEY_LEN)?.try_into().ok()?;
+    Some(ReadId(u64::from_be_bytes(tail)))
 }
 
 pub(crate) fn read_aad(agency: &str, id: ReadId) -> Vec<u8> {
@@ -170,6 +218,38 @@ mod tests {
         let id = ReadId::new(20_000, 123);
         assert_eq!(id.day(), 20_000);
         assert!(ReadId::new(20_001, 0) > ReadId::new(20_000, 999));
+    }
+
+    #[test]
+    fn borrowed_payload_encodes_like_the_owned_one() {
+        let r = NewRead {
+            camera: CameraId::new("c").unwrap(),
+            captured_at_ms: 1,
+            plate: "AB12CD".into(),
+            confidence: 0.5,
+            char_confidences: vec![0.5, 0.25],
+            candidates: vec![PlateCandidate {
+                text: "AB12CO".into(),
+                score: 0.1,
+            }],
+            plate_box: [1.0; 8],
+            crop_jpeg: Some(vec![1, 2, 3]),
+            context_jpeg: None,
+            track_id: 2,
+            hit_flags: 0,
+        };
+        let owned = Payload {
+            plate: r.plate.clone(),
+            char_confidences: r.char_confidences.clone(),
+            candidates: r.candidates.clone(),
+            plate_box: r.plate_box,
+            crop_jpeg: r.crop_jpeg.clone(),
+            context_jpeg: r.context_jpeg.clone(),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&PayloadRef::of(&r)).unwrap(),
+            postcard::to_allocvec(&owned).unwrap()
+        );
     }
 
     #[test]

@@ -3,14 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use crate::agency::AgencyStore;
 use crate::clock::day_of;
 use crate::crypto::{DataKey, KeyName};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    HIT, NewRead, Payload, Read, ReadId, SealedBy, StoredRead, StoredTail, index_key, read_aad,
+    HIT, INDEX_KEY_LEN, NewRead, Payload, PayloadRef, Read, ReadId, SealedBy, StoredRead,
+    StoredTail, index_key, read_aad,
 };
 use crate::schema::{self, HELD_READS, META_NEXT_READ, index_table, reads_table, vocab_table};
 use crate::vocab::chunk_aad;
@@ -19,7 +20,7 @@ use crate::vocab::chunk_aad;
 struct Prepared {
     id: ReadId,
     stored: Vec<u8>,
-    index: [u8; 32],
+    index: [u8; INDEX_KEY_LEN],
 }
 
 impl AgencyStore {
@@ -81,7 +82,7 @@ impl AgencyStore {
                 .open_table(TableDefinition::<&[u8], ()>::new(&iname))
                 .map_err(|e| self.db_err(e))?;
             // Sorted inserts touch each B-tree page once.
-            let mut idx: Vec<&[u8; 32]> = rows.iter().map(|p| &p.index).collect();
+            let mut idx: Vec<&[u8; INDEX_KEY_LEN]> = rows.iter().map(|p| &p.index).collect();
             idx.sort_unstable();
             for k in idx {
                 it.insert(&k[..], ()).map_err(|e| self.db_err(e))?;
@@ -143,15 +144,7 @@ impl AgencyStore {
             let key = &keys[&day];
             let id = ReadId::new(day, first_seq + i as u64);
             let token = key.blind.token(&normalised[i]);
-            let payload = Payload {
-                plate: r.plate.clone(),
-                char_confidences: r.char_confidences.clone(),
-                candidates: r.candidates.clone(),
-                plate_box: r.plate_box,
-                crop_jpeg: r.crop_jpeg.clone(),
-                context_jpeg: r.context_jpeg.clone(),
-            };
-            let plain = postcard::to_allocvec(&payload).unwrap_or_default();
+            let plain = postcard::to_allocvec(&PayloadRef::of(r)).unwrap_or_default();
             let sealed = key
                 .seal
                 .seal(&self.nonces, &plain, &read_aad(self.agency(), id));
@@ -275,7 +268,7 @@ impl AgencyStore {
     /// Number of reads stored (live day tables plus held reads); for tests and benchmarks.
     pub fn count_reads(&self) -> Result<u64> {
         use redb::ReadableTableMetadata;
-        let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let txn = self.begin_read()?;
         let mut n = 0;
         let days: Vec<u32> = self
             .days

@@ -322,7 +322,9 @@ impl AgencyStore {
     }
 }
 
-/// Runs [`AgencyStore::purge`] every `every` until dropped.
+/// Runs [`AgencyStore::purge`] every `every` until dropped. Each run first carries out a wipe
+/// that has come due ([`AgencyStore::wipe_if_due`]: a decommissioned agency whose grace period
+/// has ended, by the store's clock); after a wipe the schedule ends.
 pub struct RetentionScheduler {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -335,8 +337,27 @@ impl RetentionScheduler {
             .name(format!("purge-{}", store.agency()))
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    if let Err(e) = store.purge() {
-                        tracing::error!(agency = store.agency(), error = %e, "retention purge failed");
+                    match store.wipe_if_due() {
+                        Ok(Some(cert)) => {
+                            tracing::info!(
+                                agency = store.agency(),
+                                files = cert.files.len(),
+                                "agency wiped after its grace period"
+                            );
+                            return;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(agency = store.agency(), error = %e, "scheduled wipe failed");
+                            continue;
+                        }
+                    }
+                    match store.purge() {
+                        Ok(_) => {}
+                        Err(StoreError::Wiped(_)) => return,
+                        Err(e) => {
+                            tracing::error!(agency = store.agency(), error = %e, "retention purge failed")
+                        }
                     }
                 }
             })

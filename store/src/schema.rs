@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use crate::retention::RetentionPolicy;
 
 /// Schema written by this build.
-pub const CURRENT_VERSION: u32 = 2;
+pub const CURRENT_VERSION: u32 = 3;
 
 /// Small settings: schema version, next read sequence, policy, audit floor.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -79,7 +79,7 @@ pub fn version_of(db: &redb::Database) -> Result<u32, redb::Error> {
 type Step = fn(&WriteTransaction) -> Result<(), redb::Error>;
 
 /// Upgrade steps: `STEPS[i]` takes a version-`i+1` file to version `i+2`.
-const STEPS: &[Step] = &[upgrade_1_to_2];
+const STEPS: &[Step] = &[upgrade_1_to_2, upgrade_2_to_3];
 
 /// Version 1 kept the retention periods as two little-endian day counts under "reads_days" and
 /// "hits_days"; version 2 keeps the whole policy as JSON (it grew hit-only mode and audit days).
@@ -100,6 +100,71 @@ fn upgrade_1_to_2(txn: &WriteTransaction) -> Result<(), redb::Error> {
     meta.insert(META_POLICY, json.as_slice())?;
     meta.remove("reads_days")?;
     meta.remove("hits_days")?;
+    Ok(())
+}
+
+/// The blind-index tables of every day (`plate_idx/N`).
+fn index_tables(txn: &WriteTransaction) -> Result<Vec<String>, redb::Error> {
+    Ok(txn
+        .list_tables()?
+        .map(|h| redb::TableHandle::name(&h).to_owned())
+        .filter(|n| n.starts_with("plate_idx/"))
+        .collect())
+}
+
+/// Rewrites one index table's keys through `f` (sorted inserts into a fresh table).
+fn rewrite_index(
+    txn: &WriteTransaction,
+    name: &str,
+    f: impl Fn(&[u8]) -> Vec<u8>,
+) -> Result<(), redb::Error> {
+    let def = TableDefinition::<&[u8], ()>::new(name);
+    let mut keys: Vec<Vec<u8>> = {
+        let t = txn.open_table(def)?;
+        t.iter()?
+            .map(|r| r.map(|(k, _)| f(k.value())))
+            .collect::<Result<_, _>>()?
+    };
+    keys.sort_unstable();
+    txn.delete_table(def)?;
+    let mut t = txn.open_table(def)?;
+    for k in &keys {
+        t.insert(k.as_slice(), ())?;
+    }
+    Ok(())
+}
+
+/// Version 2 keyed the blind index `token | time | id`; version 3 puts the 4-hour block of the day
+/// first (`block | token | time | id`, see `model::index_key`) so ingest appends instead of touching the
+/// whole day's B-tree. The time is in the key, so this is a key rewrite: nothing is decrypted.
+fn upgrade_2_to_3(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    for name in index_tables(txn)? {
+        rewrite_index(txn, &name, |k| {
+            // Any other length is not a version-2 key: kept as it is.
+            if k.len() != 32 {
+                return k.to_vec();
+            }
+            let time = u64::from_be_bytes(k[16..24].try_into().unwrap_or_default());
+            let mut n = Vec::with_capacity(33);
+            n.push(crate::model::index_bucket(time));
+            n.extend_from_slice(k);
+            n
+        })?;
+    }
+    Ok(())
+}
+
+/// Rewrites the blind index in its version-2 form (`token | time | id`) and marks the file
+/// version 2, as a build of that era left it (for upgrade tests).
+#[doc(hidden)]
+pub fn write_v2_index(db: &redb::Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    for name in index_tables(&txn)? {
+        rewrite_index(&txn, &name, |k| k.get(1..).unwrap_or_default().to_vec())?;
+    }
+    txn.open_table(META)?
+        .insert(META_VERSION, &2u32.to_le_bytes()[..])?;
+    txn.commit()?;
     Ok(())
 }
 

@@ -1,15 +1,16 @@
 //! Plate search. Exact: the blind index, no decryption. Prefix, wildcard and fuzzy: match the
 //! in-memory vocabulary of distinct plates (see [`crate::vocab`]), then look each matching plate up
-//! through the blind index of the days it was seen on. The time window is part of the index key.
+//! through the blind index of the days it was seen on. The time window is part of the index key
+//! (one range per 4-hour block of the window).
 
 use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
 
 use crate::agency::{Access, AgencyStore};
-use crate::clock::day_of;
+use crate::clock::{MS_PER_DAY, day_of};
 use crate::crypto::KeyName;
 use crate::error::{Result, StoreError};
-use crate::model::{Read, ReadId, index_key};
+use crate::model::{INDEX_BUCKET_MS, Read, ReadId, index_bucket, index_key, index_key_id};
 use crate::schema::{HELD_READS, index_table, reads_table};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -189,14 +190,14 @@ impl AgencyStore {
                     let prefix = custos_core::normalize_plate(prefix);
                     vocab
                         .with_prefix(&prefix)
-                        .map(|(p, d)| (p.to_owned(), in_window(d)))
+                        .map(|p| (p.to_owned(), in_window(vocab.days_of(p))))
                         .filter(|(_, d)| !d.is_empty())
                         .collect()
                 }
                 _ => vocab
-                    .iter()
-                    .filter(|(p, _)| matcher.matches(p))
-                    .map(|(p, d)| (p.to_owned(), in_window(d)))
+                    .plates()
+                    .filter(|p| matcher.matches(p))
+                    .map(|p| (p.to_owned(), in_window(vocab.days_of(p))))
                     .filter(|(_, d)| !d.is_empty())
                     .collect(),
             }
@@ -221,16 +222,25 @@ impl AgencyStore {
                     Err(redb::TableError::TableDoesNotExist(_)) => continue,
                     Err(e) => return Err(self.db_err(e)),
                 };
-                let lo = index_key(&token, search.from_ms, ReadId(0));
-                let hi = index_key(&token, search.to_ms, ReadId(u64::MAX));
-                for row in t.range(&lo[..]..=&hi[..]).map_err(|e| self.db_err(e))? {
-                    let (k, _) = row.map_err(|e| self.db_err(e))?;
-                    let id = u64::from_be_bytes(k.value()[24..32].try_into().unwrap_or_default());
-                    if ids.len() == search.limit {
-                        result.truncated = true;
-                        break 'outer;
+                // One range per 4-hour block of the day that the window covers.
+                let day_start = day as u64 * MS_PER_DAY;
+                let from = search.from_ms.max(day_start);
+                let to = search.to_ms.min(day_start + MS_PER_DAY - 1);
+                for bucket in index_bucket(from)..=index_bucket(to) {
+                    let b0 = day_start + bucket as u64 * INDEX_BUCKET_MS;
+                    let lo = index_key(&token, from.max(b0), ReadId(0));
+                    let hi = index_key(&token, to.min(b0 + INDEX_BUCKET_MS - 1), ReadId(u64::MAX));
+                    for row in t.range(&lo[..]..=&hi[..]).map_err(|e| self.db_err(e))? {
+                        let (k, _) = row.map_err(|e| self.db_err(e))?;
+                        let Some(id) = index_key_id(k.value()) else {
+                            continue;
+                        };
+                        if ids.len() == search.limit {
+                            result.truncated = true;
+                            break 'outer;
+                        }
+                        ids.push((day, id));
                     }
-                    ids.push((day, ReadId(id)));
                 }
             }
         }

@@ -2,9 +2,10 @@
 //! purge shreds them with the reads), and held decrypted in memory while the store is open so
 //! prefix, wildcard and fuzzy search scan distinct plates instead of decrypting reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use crate::agency::AgencyStore;
 use crate::crypto::DataKey;
@@ -13,8 +14,11 @@ use crate::schema::vocab_table;
 
 #[derive(Default)]
 pub struct Vocab {
-    /// Normalised plate → days it was seen on (sorted).
-    plates: BTreeMap<String, Vec<u32>>,
+    /// Normalised plate → days it was seen on (sorted). Hashed: ingest asks "seen on this day?"
+    /// for every read, and a B-tree of 500 k heap strings made that a chain of cache misses.
+    days: HashMap<Arc<str>, Vec<u32>>,
+    /// The same plates in order, for prefix ranges and scans in a stable order.
+    sorted: BTreeSet<Arc<str>>,
 }
 
 pub(crate) fn chunk_aad(agency: &str, day: u32, chunk: u32) -> Vec<u8> {
@@ -23,55 +27,66 @@ pub(crate) fn chunk_aad(agency: &str, day: u32, chunk: u32) -> Vec<u8> {
 
 impl Vocab {
     pub fn contains(&self, day: u32, plate: &str) -> bool {
-        self.plates
+        self.days
             .get(plate)
             .is_some_and(|d| d.binary_search(&day).is_ok())
     }
 
     pub fn add(&mut self, day: u32, plate: &str) {
-        let days = self.plates.entry(plate.to_owned()).or_default();
-        if let Err(i) = days.binary_search(&day) {
-            days.insert(i, day);
+        if let Some(days) = self.days.get_mut(plate) {
+            if let Err(i) = days.binary_search(&day) {
+                days.insert(i, day);
+            }
+            return;
         }
+        let p: Arc<str> = Arc::from(plate);
+        self.sorted.insert(p.clone());
+        self.days.insert(p, vec![day]);
     }
 
     pub fn remove_day(&mut self, day: u32) {
-        self.plates.retain(|_, days| {
+        self.days.retain(|_, days| {
             days.retain(|&d| d != day);
             !days.is_empty()
         });
+        let days = &self.days;
+        self.sorted.retain(|p| days.contains_key(p));
     }
 
     pub fn len(&self) -> usize {
-        self.plates.len()
+        self.days.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.plates.is_empty()
+        self.days.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u32])> {
-        self.plates.iter().map(|(p, d)| (p.as_str(), d.as_slice()))
+    /// The days a plate was seen on (empty if never).
+    pub fn days_of(&self, plate: &str) -> &[u32] {
+        self.days.get(plate).map_or(&[], Vec::as_slice)
     }
 
-    pub fn with_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a [u32])> {
-        self.plates
+    /// Every plate, in order.
+    pub fn plates(&self) -> impl Iterator<Item = &str> {
+        self.sorted.iter().map(|p| &**p)
+    }
+
+    /// Plates starting with `prefix`, in order.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+        self.sorted
             .range::<str, _>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
-            .take_while(move |(p, _)| p.starts_with(prefix))
-            .map(|(p, d)| (p.as_str(), d.as_slice()))
+            .take_while(move |p| p.starts_with(prefix))
+            .map(|p| &**p)
     }
 
     /// Decrypts one day's chunks into memory.
     pub(crate) fn load_day(&mut self, store: &AgencyStore, day: u32, key: &DataKey) -> Result<()> {
         let name = vocab_table(day);
         let def: TableDefinition<u32, &[u8]> = TableDefinition::new(&name);
-        let txn = store.db.begin_read().map_err(|e| store.db_err(e))?;
+        let txn = store.begin_read()?;
         let table = match txn.open_table(def) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
@@ -113,10 +128,12 @@ mod tests {
         v.add(1, "AC99");
         v.add(1, "B1");
         assert!(v.contains(1, "AB12") && v.contains(2, "AB12"));
-        let p: Vec<_> = v.with_prefix("A").map(|(p, _)| p.to_owned()).collect();
+        let p: Vec<_> = v.with_prefix("A").collect();
         assert_eq!(p, ["AB12", "AC99"]);
+        assert_eq!(v.days_of("AB12"), [1, 2]);
         v.remove_day(1);
         assert_eq!(v.len(), 1);
         assert!(!v.contains(1, "AB12"));
+        assert_eq!(v.plates().collect::<Vec<_>>(), ["AB12"]);
     }
 }

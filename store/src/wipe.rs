@@ -126,13 +126,57 @@ impl AgencyStore {
 
     /// Cancels a scheduled wipe (within the grace period).
     pub fn cancel_decommission(&self, access: &Access) -> Result<()> {
-        let path = self.layout.decommission_path(self.agency());
-        if path.exists() {
-            fs::remove_file(&path).map_err(io_err(&path))?;
+        {
+            // Under the lock a scheduled wipe ([`wipe_if_due`](Self::wipe_if_due)) decides by.
+            let mut d = self.decommission.lock().unwrap_or_else(|p| p.into_inner());
+            let path = self.layout.decommission_path(self.agency());
+            if path.exists() {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            *d = None;
         }
-        *self.decommission.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.audit(access.event("agency.decommission_cancel", self.agency(), "{}".into()))?;
         Ok(())
+    }
+
+    /// Wipes this agency if it is decommissioned and its grace period has ended at the store
+    /// clock's now, while it is open (the running server's schedule). The database is closed and
+    /// every key and the plaintext vocabulary are dropped from memory first, so this handle and
+    /// every clone of its `Arc` answer [`StoreError::Wiped`] from then on; then the files go as
+    /// with [`run_due_wipes`]. Returns the certificate (also in the appliance log), or `None`
+    /// when no wipe is due.
+    pub fn wipe_if_due(&self) -> Result<Option<WipeCertificate>> {
+        // Writer first, as every write does: none is in flight while the database closes.
+        let _w = self.write_guard();
+        let guard = self.decommission.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.now_ms();
+        let d = match &*guard {
+            Some(d) if d.wipe_after_ms <= now => d.clone(),
+            _ => return Ok(None),
+        };
+        let audit_head = if self.db_is_closed() {
+            // Closed by an earlier run whose file deletion failed: finish it, if files remain.
+            if !self.layout.agency_dir(self.agency()).exists() {
+                return Ok(None);
+            }
+            None
+        } else {
+            let head = self.audit_head();
+            self.close_for_wipe();
+            head
+        };
+        // `decommission` stays set: ingest keeps answering `Decommissioned`.
+        wipe_files(&self.layout, self.agency(), &d, now, audit_head).map(Some)
+    }
+
+    /// The last audit hash (best effort, as in [`last_audit_hash`]).
+    fn audit_head(&self) -> Option<String> {
+        use redb::ReadableTable;
+        let txn = self.begin_read().ok()?;
+        let t = txn.open_table(crate::schema::AUDIT).ok()?;
+        let (_, v) = t.last().ok()??;
+        let e: crate::audit::chain::StoredAudit = serde_json::from_slice(v.value()).ok()?;
+        Some(e.hash)
     }
 }
 
@@ -157,7 +201,6 @@ pub fn run_due_wipes(layout: &Layout, clock: &dyn Clock) -> Result<Vec<WipeCerti
         return Ok(Vec::new());
     }
     let now = clock.now_ms();
-    let key = signing_key(layout)?;
     let mut certs = Vec::new();
     let mut entries: Vec<_> = fs::read_dir(&dir)
         .map_err(io_err(&dir))?
@@ -173,48 +216,61 @@ pub fn run_due_wipes(layout: &Layout, clock: &dyn Clock) -> Result<Vec<WipeCerti
             continue;
         }
         let audit_head = last_audit_hash(layout, &agency);
-        let adir = layout.agency_dir(&agency);
-        let mut files = Vec::new();
-        // Keys first: once they are gone the rest is ciphertext.
-        for p in [layout.key_path(&agency), layout.keyring_path(&agency)] {
-            if p.exists() {
-                files.push((p.display().to_string(), shred(&p)?));
-            }
-        }
-        for e in fs::read_dir(&adir)
-            .map_err(io_err(&adir))?
-            .filter_map(|e| e.ok())
-        {
-            let p = e.path();
-            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            if p.is_dir() {
-                fs::remove_dir_all(&p).map_err(io_err(&p))?;
-            } else {
-                fs::remove_file(&p).map_err(io_err(&p))?;
-            }
-            files.push((p.display().to_string(), len));
-        }
-        fs::remove_dir(&adir).map_err(io_err(&adir))?;
-        let mut cert = WipeCertificate {
-            agency: agency.clone(),
-            scheduled_at_ms: d.scheduled_at_ms,
-            wiped_at_ms: now,
-            files,
-            audit_head,
-            method: "master key and keyring overwritten and deleted (crypto-shredding), \
-                     database and all other files deleted"
-                .into(),
-            public_key: hex::encode(key.verifying_key().to_bytes()),
-            signature: String::new(),
-        };
-        cert.signature = hex::encode(key.sign(&cert.message()).to_bytes());
-        let details =
-            serde_json::to_string(&cert).map_err(|e| StoreError::BadInput(e.to_string()))?;
-        append_appliance_log(layout, &key, now, "agency.wipe", &agency, details)?;
-        tracing::info!(agency = agency.as_str(), "agency wiped");
-        certs.push(cert);
+        certs.push(wipe_files(layout, &agency, &d, now, audit_head)?);
     }
     Ok(certs)
+}
+
+/// Deletes an agency's files (keys first, shredded) and appends the signed certificate to the
+/// appliance log. The agency must not be open, or must have been closed by
+/// [`AgencyStore::wipe_if_due`].
+fn wipe_files(
+    layout: &Layout,
+    agency: &str,
+    d: &Decommission,
+    now: u64,
+    audit_head: Option<String>,
+) -> Result<WipeCertificate> {
+    let key = signing_key(layout)?;
+    let adir = layout.agency_dir(agency);
+    let mut files = Vec::new();
+    // Keys first: once they are gone the rest is ciphertext.
+    for p in [layout.key_path(agency), layout.keyring_path(agency)] {
+        if p.exists() {
+            files.push((p.display().to_string(), shred(&p)?));
+        }
+    }
+    for e in fs::read_dir(&adir)
+        .map_err(io_err(&adir))?
+        .filter_map(|e| e.ok())
+    {
+        let p = e.path();
+        let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        if p.is_dir() {
+            fs::remove_dir_all(&p).map_err(io_err(&p))?;
+        } else {
+            fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+        files.push((p.display().to_string(), len));
+    }
+    fs::remove_dir(&adir).map_err(io_err(&adir))?;
+    let mut cert = WipeCertificate {
+        agency: agency.to_owned(),
+        scheduled_at_ms: d.scheduled_at_ms,
+        wiped_at_ms: now,
+        files,
+        audit_head,
+        method: "master key and keyring overwritten and deleted (crypto-shredding), \
+                 database and all other files deleted"
+            .into(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        signature: String::new(),
+    };
+    cert.signature = hex::encode(key.sign(&cert.message()).to_bytes());
+    let details = serde_json::to_string(&cert).map_err(|e| StoreError::BadInput(e.to_string()))?;
+    append_appliance_log(layout, &key, now, "agency.wipe", agency, details)?;
+    tracing::info!(agency, "agency wiped");
+    Ok(cert)
 }
 
 /// The agency's last audit hash, read before deletion (best effort: the certificate still

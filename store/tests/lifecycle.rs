@@ -1,12 +1,18 @@
 //! Schema upgrades, decommission and wipe, records.
 mod common;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use common::*;
 use custos_store::appliance::{read_appliance_log, verify_appliance_log};
 use custos_store::records::{
     LegalRequest, LegalRequestKind, NotificationStatus, Principal, RecordKind, SharingGrant,
 };
-use custos_store::{Access, AgencyStore, RetentionPolicy, StoreError, run_due_wipes, schema};
+use custos_store::{
+    Access, AgencyStore, PlateQuery, RetentionPolicy, RetentionScheduler, Search, StoreError,
+    WipeCertificate, run_due_wipes, schema,
+};
 
 #[test]
 fn upgrades_a_version_1_file() {
@@ -23,6 +29,7 @@ fn upgrades_a_version_1_file() {
             .remove(schema::META_POLICY)
             .unwrap();
         txn.commit().unwrap();
+        schema::write_v2_index(&db).unwrap();
         schema::write_v1_meta(&db, 14, 60).unwrap();
         assert_eq!(schema::version_of(&db).unwrap(), 1);
     }
@@ -36,6 +43,54 @@ fn upgrades_a_version_1_file() {
             .unwrap()
             .is_some()
     );
+    assert_eq!(exact_ids(&store, "UPG1234"), ids);
+    drop(store);
+    let db = redb::Database::open(layout.db_path("north")).unwrap();
+    assert_eq!(schema::version_of(&db).unwrap(), schema::CURRENT_VERSION);
+}
+
+fn exact_ids(store: &AgencyStore, plate: &str) -> Vec<custos_store::ReadId> {
+    let r = store
+        .find(&Search {
+            query: PlateQuery::Exact {
+                plate: plate.into(),
+            },
+            from_ms: T0 - 10 * DAY,
+            to_ms: T0 + 10 * DAY,
+            limit: 100,
+        })
+        .unwrap();
+    r.reads.iter().map(|r| r.id).collect()
+}
+
+#[test]
+fn upgrades_a_version_2_blind_index() {
+    // Version 2 keyed the blind index token | time | id; version 3 puts the 4-hour block first.
+    let f = fixture();
+    let hour = 3_600_000;
+    let reads: Vec<_> = (0..30)
+        .map(|i| {
+            read(
+                if i % 3 == 0 { "OLD1234" } else { "NEW5678" },
+                T0 + i * hour,
+            )
+        })
+        .collect();
+    let ids = f.store.ingest(&reads).unwrap();
+    let layout = f.layout.clone();
+    drop(f.store);
+    {
+        let db = redb::Database::open(layout.db_path("north")).unwrap();
+        schema::write_v2_index(&db).unwrap();
+        assert_eq!(schema::version_of(&db).unwrap(), 2);
+    }
+    let store = AgencyStore::open(&layout, "north", opts(&f.clock)).unwrap();
+    let want: Vec<_> = ids.iter().copied().step_by(3).collect();
+    assert_eq!(exact_ids(&store, "OLD1234"), want);
+    assert_eq!(exact_ids(&store, "NEW5678").len(), 20);
+    // New reads land in the upgraded index alongside the old ones.
+    let more = store.ingest(&[read("OLD1234", T0 + 31 * hour)]).unwrap();
+    assert_eq!(exact_ids(&store, "OLD1234").last(), more.last());
     drop(store);
     let db = redb::Database::open(layout.db_path("north")).unwrap();
     assert_eq!(schema::version_of(&db).unwrap(), schema::CURRENT_VERSION);
@@ -97,6 +152,73 @@ fn decommission_wipes_after_the_grace_period_with_a_signed_certificate() {
         !cert.verify(),
         "the certificate signature covers its fields"
     );
+}
+
+#[test]
+fn a_running_schedule_wipes_an_open_agency_when_its_grace_period_ends() {
+    let f = fixture();
+    let who = Access::new("chief", "contract ended");
+    let ids = f.store.ingest(&[read("WIPE123", T0)]).unwrap();
+    f.store.decommission(&who, 90).unwrap();
+    // The server holds the store in several places (gRPC, audit writer, scheduler).
+    let store = Arc::new(f.store);
+    let held = store.clone();
+    let _sched = RetentionScheduler::start(store.clone(), Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(f.layout.db_path("north").exists(), "not due yet");
+    assert!(held.fetch_read(ids[0]).unwrap().is_some());
+
+    f.clock.set(T0 + 90 * DAY);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The certificate is the wipe's last step.
+    while read_appliance_log(&f.layout).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "scheduled wipe did not run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!f.layout.agency_dir("north").exists());
+    let log = read_appliance_log(&f.layout).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "agency.wipe");
+    let cert: WipeCertificate = serde_json::from_str(&log[0].details).unwrap();
+    assert!(cert.verify());
+    assert!(cert.audit_head.is_some());
+    assert!(verify_appliance_log(&f.layout, None).unwrap().is_empty());
+    // Every handle now refuses: nothing reaches the deleted files or the forgotten keys.
+    assert!(matches!(held.fetch_read(ids[0]), Err(StoreError::Wiped(_))));
+    assert!(matches!(
+        held.find(&Search {
+            query: PlateQuery::Prefix {
+                prefix: "WIPE".into()
+            },
+            from_ms: T0 - DAY,
+            to_ms: T0 + DAY,
+            limit: 10,
+        }),
+        Err(StoreError::Wiped(_))
+    ));
+    assert!(matches!(
+        held.ingest(&[read("LATE123", T0)]),
+        Err(StoreError::Decommissioned(_))
+    ));
+    assert!(matches!(held.audit_log(), Err(StoreError::Wiped(_))));
+    assert!(held.wipe_if_due().unwrap().is_none(), "wiped once");
+    assert!(run_due_wipes(&f.layout, &f.clock).unwrap().is_empty());
+    drop(_sched);
+    drop(store);
+    drop(held);
+    assert!(!f.layout.agency_dir("north").exists());
+}
+
+#[test]
+fn a_cancelled_decommission_is_not_wiped_by_the_schedule() {
+    let f = fixture();
+    let who = Access::new("chief", "contract ended");
+    f.store.decommission(&who, 1).unwrap();
+    f.store.cancel_decommission(&who).unwrap();
+    f.clock.set(T0 + 2 * DAY);
+    assert!(f.store.wipe_if_due().unwrap().is_none());
+    assert!(f.layout.db_path("north").exists());
+    f.store.ingest(&[read("KEPT123", T0)]).unwrap();
 }
 
 #[test]

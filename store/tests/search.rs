@@ -115,6 +115,72 @@ fn time_window_bounds_results() {
 }
 
 #[test]
+fn exact_search_spans_blocks_and_cuts_the_window_inside_them() {
+    // The index is bucketed by 4-block block of the day: windows that start and end inside a
+    // block, and reads at block and day boundaries, must come back exactly once and in order.
+    let f = fixture();
+    let day_start = T0 - T0 % DAY;
+    let block = 4 * 3_600_000; // one index bucket
+    let times = [
+        day_start,
+        day_start + block - 1,
+        day_start + block,
+        day_start + 5 * block + 30 * 60_000,
+        day_start + DAY - 1,
+        day_start + DAY,
+    ];
+    let reads: Vec<_> = times.iter().map(|&t| read("HR12345", t)).collect();
+    f.store.ingest(&reads).unwrap();
+    f.store
+        .ingest(&[read("OTHER99", day_start + block)])
+        .unwrap();
+    let find = |from: u64, to: u64, limit: usize| {
+        let r = f
+            .store
+            .find(&Search {
+                query: PlateQuery::Exact {
+                    plate: "hr 12345".into(),
+                },
+                from_ms: from,
+                to_ms: to,
+                limit,
+            })
+            .unwrap();
+        (
+            r.reads.iter().map(|r| r.captured_at_ms).collect::<Vec<_>>(),
+            r.truncated,
+        )
+    };
+    assert_eq!(find(day_start, day_start + 2 * DAY, 100).0, times);
+    assert_eq!(
+        find(
+            day_start + block - 1,
+            day_start + 5 * block + 30 * 60_000,
+            100
+        )
+        .0,
+        times[1..4]
+    );
+    assert_eq!(
+        find(day_start + 1, day_start + 5 * block + 30 * 60_000 - 1, 100).0,
+        times[1..3]
+    );
+    assert_eq!(
+        find(day_start + DAY - 1, day_start + DAY, 100).0,
+        times[4..]
+    );
+    assert!(
+        find(day_start + 2 * block, day_start + 5 * block, 100)
+            .0
+            .is_empty()
+    );
+    assert_eq!(
+        find(day_start, day_start + 2 * DAY, 3),
+        (times[..3].to_vec(), true)
+    );
+}
+
+#[test]
 fn searches_are_audited_and_fuzzy_is_capped() {
     let f = setup();
     let who = Access::new("analyst", "case 7").with_case("C-7");

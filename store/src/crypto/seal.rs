@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 pub const NONCE_LEN: usize = 24;
@@ -43,18 +43,17 @@ impl SealKey {
         let nonce = nonces.next();
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
         out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        // In place: one buffer per record instead of a ciphertext copied after the nonce.
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-        let ct = self
-            .0
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .unwrap_or_default();
-        out.extend_from_slice(&ct);
+        match self.0.encrypt_in_place_detached(
+            XNonce::from_slice(&nonce),
+            aad,
+            &mut out[NONCE_LEN..],
+        ) {
+            Ok(tag) => out.extend_from_slice(&tag),
+            Err(_) => out.truncate(NONCE_LEN),
+        }
         out
     }
 
