@@ -173,17 +173,17 @@ pub(crate) fn header(bytes: &[u8]) -> Option<(u64, u32, Token)> {
     Some((time, flags, token))
 }
 
-/// Width of a blind-index bucket: the index key starts with the 4-hour block of the day.
-pub(crate) const INDEX_BUCKET_MS: u64 = 4 * 3_600_000;
+/// Width of a blind-index bucket: the index key starts with the 8-hour block of the day.
+pub(crate) const INDEX_BUCKET_MS: u64 = 8 * 3_600_000;
 /// Length of a blind-index key: bucket u8 | token [16] | time BE u64 | read id BE u64.
 pub(crate) const INDEX_KEY_LEN: usize = 1 + 16 + 8 + 8;
 
-/// Blind-index key: 4-hour block of the day | token | time BE | read id BE.
+/// Blind-index key: 8-hour block of the day | token | time BE | read id BE.
 ///
 /// The block comes first because reads arrive in capture order: a batch's keys land in the
 /// current block's part of the day's B-tree, so a commit rewrites that block's pages rather than
 /// pages all over the day (which made ingest slow down as a day's index grew). One plate's reads
-/// in one block are one range; a search scans one range per block of its window (6 per day:
+/// in one block are one range; a search scans one range per block of its window (3 per day:
 /// narrower blocks make ingest cheaper and searches dearer).
 pub(crate) fn index_key(token: &Token, time_ms: u64, id: ReadId) -> [u8; INDEX_KEY_LEN] {
     let mut k = [0u8; INDEX_KEY_LEN];
@@ -194,7 +194,7 @@ pub(crate) fn index_key(token: &Token, time_ms: u64, id: ReadId) -> [u8; INDEX_K
     k
 }
 
-/// The bucket (4-hour block of the UTC day, 0-5) of a capture time.
+/// The bucket (8-hour block of the UTC day, 0-2) of a capture time.
 pub(crate) fn index_bucket(time_ms: u64) -> u8 {
     ((time_ms % crate::clock::MS_PER_DAY) / INDEX_BUCKET_MS) as u8
 }

@@ -134,7 +134,7 @@ fn rewrite_index(
     Ok(())
 }
 
-/// Version 2 keyed the blind index `token | time | id`; version 3 puts the 4-hour block of the day
+/// Version 2 keyed the blind index `token | time | id`; version 3 puts the 8-hour block of the day
 /// first (`block | token | time | id`, see `model::index_key`) so ingest appends instead of touching the
 /// whole day's B-tree. The time is in the key, so this is a key rewrite: nothing is decrypted.
 fn upgrade_2_to_3(txn: &WriteTransaction) -> Result<(), redb::Error> {

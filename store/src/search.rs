@@ -1,7 +1,7 @@
 //! Plate search. Exact: the blind index, no decryption. Prefix, wildcard and fuzzy: match the
 //! in-memory vocabulary of distinct plates (see [`crate::vocab`]), then look each matching plate up
 //! through the blind index of the days it was seen on. The time window is part of the index key
-//! (one range per 4-hour block of the window).
+//! (one range per 8-hour block of the window).
 
 use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -222,7 +222,7 @@ impl AgencyStore {
                     Err(redb::TableError::TableDoesNotExist(_)) => continue,
                     Err(e) => return Err(self.db_err(e)),
                 };
-                // One range per 4-hour block of the day that the window covers.
+                // One range per 8-hour block of the day that the window covers.
                 let day_start = day as u64 * MS_PER_DAY;
                 let from = search.from_ms.max(day_start);
                 let to = search.to_ms.min(day_start + MS_PER_DAY - 1);

@@ -65,7 +65,7 @@ fn exact_ids(store: &AgencyStore, plate: &str) -> Vec<custos_store::ReadId> {
 
 #[test]
 fn upgrades_a_version_2_blind_index() {
-    // Version 2 keyed the blind index token | time | id; version 3 puts the 4-hour block first.
+    // Version 2 keyed the blind index token | time | id; version 3 puts the 8-hour block first.
     let f = fixture();
     let hour = 3_600_000;
     let reads: Vec<_> = (0..30)
