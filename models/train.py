@@ -152,7 +152,7 @@ def synth(count, seed):
     out = ROOT / "target" / "plategen" / f"v3-{count}-{seed}"
     if not (out / "crops.npy").exists():
         subprocess.run(
-            ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--", "--out", str(out),
+            ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--bin", "plategen", "--", "--out", str(out),
              "--count", str(count), "--seed", str(seed), "--height", str(HEIGHT), "--width", str(WIDTH)],
             cwd=ROOT, check=True)
     crops = np.load(out / "crops.npy")

@@ -40,7 +40,8 @@ fn main() -> Result<()> {
     // Each crop has its own generator seeded from (seed, index), so the output does not depend
     // on how the work is split across threads.
     let one = |i: usize| {
-        let mut rng = fastrand::Rng::with_seed(args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+        let mut rng =
+            fastrand::Rng::with_seed(args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
         // One plate in five uses every letter, so the model learns I, O and Q too.
         let letters = if rng.u8(..5) == 0 {
             ALL_LETTERS
@@ -71,7 +72,9 @@ fn main() -> Result<()> {
         let crop = augment::degrade(&flat, args.width, args.height, &mut rng);
         (crop.to_u8(), spec.text)
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let chunk = args.count.div_ceil(threads).max(1);
     let parts: Vec<Vec<(Vec<u8>, String)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.count)
@@ -81,7 +84,10 @@ fn main() -> Result<()> {
                 s.spawn(move || (start..(start + chunk).min(args.count)).map(one).collect())
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("generator thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("generator thread"))
+            .collect()
     });
     let mut pixels = Vec::with_capacity(args.count * args.width * args.height);
     let mut labels = String::new();

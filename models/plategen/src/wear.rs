@@ -27,7 +27,9 @@ fn disc(img: &mut RgbImage, cx: f32, cy: f32, r: f32, c: [f32; 3], alpha: f32) {
 
 /// A smooth random field in 0..1: a coarse grid of random values, bilinearly interpolated.
 fn field(rng: &mut Rng, w: usize, h: usize, cells_x: usize, cells_y: usize) -> Vec<f32> {
-    let grid: Vec<f32> = (0..(cells_x + 1) * (cells_y + 1)).map(|_| rng.f32()).collect();
+    let grid: Vec<f32> = (0..(cells_x + 1) * (cells_y + 1))
+        .map(|_| rng.f32())
+        .collect();
     let mut out = Vec::with_capacity(w * h);
     for y in 0..h {
         let gy = y as f32 / h as f32 * cells_y as f32;
@@ -48,13 +50,15 @@ fn field(rng: &mut Rng, w: usize, h: usize, cells_x: usize, cells_y: usize) -> V
 pub fn wear(img: &mut RgbImage, heavy: bool, rng: &mut Rng) {
     let (w, h) = (img.width, img.height);
     let (wf, hf) = (w as f32, h as f32);
-    let p = |rng: &mut Rng, light: f32, heavy_p: f32| rng.f32() < if heavy { heavy_p } else { light };
+    let p =
+        |rng: &mut Rng, light: f32, heavy_p: f32| rng.f32() < if heavy { heavy_p } else { light };
 
     // Faded paint: ink and background drift towards each other.
     if p(rng, 0.25, 0.6) {
-        let mean = img.pixels.iter().fold([0.0; 3], |a, q| {
-            [a[0] + q[0], a[1] + q[1], a[2] + q[2]]
-        });
+        let mean = img
+            .pixels
+            .iter()
+            .fold([0.0; 3], |a, q| [a[0] + q[0], a[1] + q[1], a[2] + q[2]]);
         let mean = mean.map(|v| v / (w * h) as f32);
         let keep = 0.35 + 0.55 * rng.f32();
         for q in &mut img.pixels {
@@ -71,7 +75,11 @@ pub fn wear(img: &mut RgbImage, heavy: bool, rng: &mut Rng) {
             blend(q, grime, (v * v * strength).min(0.8));
         }
         for _ in 0..rng.usize(..5) {
-            let (x, y0, len) = (rng.f32() * wf, rng.f32() * hf * 0.5, (0.2 + 0.6 * rng.f32()) * hf);
+            let (x, y0, len) = (
+                rng.f32() * wf,
+                rng.f32() * hf * 0.5,
+                (0.2 + 0.6 * rng.f32()) * hf,
+            );
             // Wide and faint: a thin dark streak would read as a 1.
             let (half, a) = ((0.015 + 0.025 * rng.f32()) * wf, 0.08 + 0.15 * rng.f32());
             for y in y0 as usize..((y0 + len) as usize).min(h) {
@@ -85,15 +93,30 @@ pub fn wear(img: &mut RgbImage, heavy: bool, rng: &mut Rng) {
     if p(rng, 0.2, 0.5) {
         for _ in 0..rng.usize(5..40) {
             let r = (0.005 + 0.02 * rng.f32()) * hf;
-            let c = if rng.bool() { [60.0, 55.0, 45.0] } else { [225.0, 225.0, 220.0] };
-            disc(img, rng.f32() * wf, rng.f32() * hf, r.max(0.6), c, 0.4 + 0.5 * rng.f32());
+            let c = if rng.bool() {
+                [60.0, 55.0, 45.0]
+            } else {
+                [225.0, 225.0, 220.0]
+            };
+            disc(
+                img,
+                rng.f32() * wf,
+                rng.f32() * hf,
+                r.max(0.6),
+                c,
+                0.4 + 0.5 * rng.f32(),
+            );
         }
     }
     // Bolts: a bright head with a dark slot, near the top (where Brazilian plates have them) or
     // the bottom, clear of the characters.
     if p(rng, 0.3, 0.6) {
         let r = (0.03 + 0.03 * rng.f32()) * hf;
-        let y = if rng.u8(..4) != 0 { 0.08 + 0.1 * rng.f32() } else { 0.9 } * hf;
+        let y = if rng.u8(..4) != 0 {
+            0.08 + 0.1 * rng.f32()
+        } else {
+            0.9
+        } * hf;
         for x in [0.04 + 0.08 * rng.f32(), 0.88 + 0.08 * rng.f32()] {
             let c = if rng.bool() { [215.0; 3] } else { [70.0; 3] };
             disc(img, x * wf, y, r, c, 1.0);
@@ -102,7 +125,11 @@ pub fn wear(img: &mut RgbImage, heavy: bool, rng: &mut Rng) {
     }
     // A frame over the edges: dark plastic or chrome, sometimes a dealer band at the bottom.
     if p(rng, 0.2, 0.45) {
-        let c = if rng.bool() { [25.0; 3] } else { [170.0 + 70.0 * rng.f32(); 3] };
+        let c = if rng.bool() {
+            [25.0; 3]
+        } else {
+            [170.0 + 70.0 * rng.f32(); 3]
+        };
         let t = (0.02 + 0.05 * rng.f32()) * hf;
         let bottom = if rng.u8(..3) == 0 { t + 0.08 * hf } else { t };
         for y in 0..h {
@@ -118,7 +145,11 @@ pub fn wear(img: &mut RgbImage, heavy: bool, rng: &mut Rng) {
     if p(rng, 0.2, 0.5) {
         let amp = (0.02 + 0.06 * rng.f32()) * hf * if rng.bool() { 1.0 } else { -1.0 };
         let (freq, phase) = (0.5 + 1.5 * rng.f32(), rng.f32() * std::f32::consts::TAU);
-        let fold = if rng.bool() { Some(0.7 + 0.25 * rng.f32()) } else { None };
+        let fold = if rng.bool() {
+            Some(0.7 + 0.25 * rng.f32())
+        } else {
+            None
+        };
         let src = img.pixels.clone();
         let background = src[w / 2];
         for x in 0..w {
