@@ -53,7 +53,7 @@ fn main() -> Result<()> {
         // until it is Brazilian (15 % → about 24 % of the crops).
         let want = match args.only.as_deref() {
             Some(r) => Some(r),
-            None if i % 10 == 0 => Some("br"),
+            None if i.is_multiple_of(10) => Some("br"),
             None => None,
         };
         while want.is_some_and(|r| spec.region.as_str() != r) {
