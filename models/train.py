@@ -61,6 +61,18 @@ class PlateOcr(nn.Module):
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
         )
+        # Whole-plate context (third run): dilated 1-D convolutions let each step see the plate's
+        # layout, which is what tells a Brazilian bare-bar 1 from an I and an O from a 0. Residual,
+        # with its last layer starting at zero, so resumed weights keep their behaviour.
+        self.context = nn.Sequential(
+            nn.Conv1d(128, 128, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 3, padding=4, dilation=4),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 3, padding=8, dilation=8),
+        )
+        nn.init.zeros_(self.context[-1].weight)
+        nn.init.zeros_(self.context[-1].bias)
         self.head = nn.Sequential(
             nn.Conv1d(128, 128, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -71,6 +83,7 @@ class PlateOcr(nn.Module):
     def forward(self, x):  # x: N × 1 × 48 × 160, 0..255
         x = x / 127.5 - 1.0
         f = self.features(x).squeeze(2)  # N × 128 × 40
+        f = f + self.context(f)
         return self.head(f).permute(0, 2, 1)  # N × 40 × 37 logits
 
 
@@ -135,10 +148,11 @@ def load_bench(train_tenths):
 
 
 def synth(count, seed):
-    out = ROOT / "target" / "plategen" / f"{count}-{seed}"
+    # The generator's version is part of the cache key, so a changed generator is rerun.
+    out = ROOT / "target" / "plategen" / f"v3-{count}-{seed}"
     if not (out / "crops.npy").exists():
         subprocess.run(
-            ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--", "--out", str(out),
+            ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--bin", "plategen", "--", "--out", str(out),
              "--count", str(count), "--seed", str(seed), "--height", str(HEIGHT), "--width", str(WIDTH)],
             cwd=ROOT, check=True)
     crops = np.load(out / "crops.npy")
@@ -227,8 +241,11 @@ def main():
     device = torch.device(args.device)
     model = PlateOcr().to(device)
     if args.resume:
-        model.load_state_dict(torch.load(args.resume, map_location=device))
-        print(f"resumed from {args.resume}", flush=True)
+        # Not strict: a checkpoint from before the context layers lacks them (they start at zero).
+        missing, unexpected = model.load_state_dict(torch.load(args.resume, map_location=device), strict=False)
+        if unexpected or any(not k.startswith("context.") for k in missing):
+            raise SystemExit(f"{args.resume}: does not fit: missing {missing}, unexpected {unexpected}")
+        print(f"resumed from {args.resume}" + (f" (new: {', '.join(missing)})" if missing else ""), flush=True)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)

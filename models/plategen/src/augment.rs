@@ -171,7 +171,7 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
     let (pw, ph) = (plate.width as f32, plate.height as f32);
     // Crop margins around the plate in output pixels: tight crops cut a little off, loose ones
     // show the vehicle around it, as a detector's boxes do.
-    let margin_x = rng.f32() * 0.18 - 0.03;
+    let margin_x = rng.f32() * 0.22 - 0.05;
     let margin_y = rng.f32() * 0.30 - 0.05;
     let inner_w = width as f32 / (1.0 + 2.0 * margin_x);
     let inner_h = height as f32 / (1.0 + 2.0 * margin_y);
@@ -180,18 +180,41 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
         height as f32 / 2.0 + (rng.f32() - 0.5) * 0.1 * height as f32,
     );
     // Perspective: each corner moves independently; rotation tilts the whole plate.
-    let angle = (rng.f32() - 0.5) * 0.2;
-    let (sin, cos) = angle.sin_cos();
-    let jitter = 0.06 * rng.f32();
     let mut corners = [[-0.5f32, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]];
-    for c in &mut corners {
-        c[0] += (rng.f32() - 0.5) * jitter * 2.0;
-        c[1] += (rng.f32() - 0.5) * jitter * 4.0;
-        let (x, y) = (c[0] * inner_w, c[1] * inner_h);
-        *c = [
-            cx + x * cos - y * sin * (inner_h / inner_w).min(1.0),
-            cy + x * sin * 0.3 + y * cos,
-        ];
+    let jitter = 0.06 * rng.f32();
+    if rng.u8(..4) == 0 {
+        // Strongly tilted and boxed as a labeller boxes it (the benchmark's boxes are axis-aligned):
+        // the whole rotated plate inside the box, the box stretched to the crop.
+        let (sin, cos) = ((rng.f32() - 0.5) * 0.6).sin_cos();
+        let rotated = corners.map(|c| {
+            let (x, y) = (
+                (c[0] + (rng.f32() - 0.5) * jitter) * pw,
+                (c[1] + (rng.f32() - 0.5) * jitter * 2.0) * ph,
+            );
+            [x * cos - y * sin, x * sin + y * cos]
+        });
+        let extent = |k: usize| {
+            let (lo, hi) = rotated.iter().fold((f32::MAX, f32::MIN), |(lo, hi), c| {
+                (lo.min(c[k]), hi.max(c[k]))
+            });
+            (hi - lo).max(1e-3)
+        };
+        let (bw, bh) = (extent(0), extent(1));
+        for (c, r) in corners.iter_mut().zip(rotated) {
+            *c = [cx + r[0] / bw * inner_w, cy + r[1] / bh * inner_h];
+        }
+    } else {
+        let angle = (rng.f32() - 0.5) * 0.2;
+        let (sin, cos) = angle.sin_cos();
+        for c in &mut corners {
+            c[0] += (rng.f32() - 0.5) * jitter * 2.0;
+            c[1] += (rng.f32() - 0.5) * jitter * 4.0;
+            let (x, y) = (c[0] * inner_w, c[1] * inner_h);
+            *c = [
+                cx + x * cos - y * sin * (inner_h / inner_w).min(1.0),
+                cy + x * sin * 0.3 + y * cos,
+            ];
+        }
     }
     let plate_corners = [[0.0, 0.0], [pw, 0.0], [pw, ph], [0.0, ph]];
 

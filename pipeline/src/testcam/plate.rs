@@ -775,6 +775,29 @@ impl PlateSpec {
     /// Renders the plate `width` px wide (height from [`Self::aspect`]); `rng` picks the
     /// per-plate details (stickers, frames, wear).
     pub fn render(&self, fonts: &PlateFonts, width: usize, rng: &mut fastrand::Rng) -> RgbImage {
+        self.render_styled(fonts, width, rng, false)
+    }
+
+    /// As [`Self::render`], but Brazilian grey plates are drawn as their real Mandatory face
+    /// draws them: the digit 1 a bare bar like the letter I, the letter O (on half the plates) as
+    /// the 0, a dot between the groups. For OCR training data, which must teach telling them
+    /// apart by position; the test cameras keep [`Self::render`].
+    pub fn render_mandatory(
+        &self,
+        fonts: &PlateFonts,
+        width: usize,
+        rng: &mut fastrand::Rng,
+    ) -> RgbImage {
+        self.render_styled(fonts, width, rng, true)
+    }
+
+    fn render_styled(
+        &self,
+        fonts: &PlateFonts,
+        width: usize,
+        rng: &mut fastrand::Rng,
+        mandatory: bool,
+    ) -> RgbImage {
         let width = width.clamp(16, 4096);
         let height = ((width as f32 / self.aspect()).round() as usize).max(4);
         let mut img = RgbImage::new(width, height, WHITE);
@@ -786,7 +809,24 @@ impl PlateSpec {
             Design::German | Design::Dutch | Design::French => {
                 render_eu(&mut img, fonts, self.design, &groups, self.separator, rng)
             }
-            Design::BrazilOld => render_brazil_old(&mut img, fonts, &groups, rng),
+            Design::BrazilOld if mandatory => {
+                let round_o = rng.bool();
+                let drawn: Vec<String> = groups
+                    .iter()
+                    .map(|g| {
+                        g.chars()
+                            .map(|c| match c {
+                                '1' => 'I',
+                                'O' if round_o => '0',
+                                c => c,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let drawn: Vec<&str> = drawn.iter().map(String::as_str).collect();
+                render_brazil_old(&mut img, fonts, &drawn, true, rng)
+            }
+            Design::BrazilOld => render_brazil_old(&mut img, fonts, &groups, false, rng),
             Design::Mercosur => render_mercosur(&mut img, fonts, &groups),
         }
         weather(&mut img, rng);
@@ -1108,6 +1148,7 @@ fn render_brazil_old(
     img: &mut RgbImage,
     fonts: &PlateFonts,
     groups: &[&str],
+    dot: bool,
     rng: &mut fastrand::Rng,
 ) {
     let (w, h) = (img.width as f32, img.height as f32);
@@ -1135,15 +1176,27 @@ fn render_brazil_old(
         cy: h * 0.62,
         cap: h * 0.56,
     };
-    draw_main_line(
-        img,
-        &fonts.sans_condensed_bold,
-        groups,
-        Separator::Dash,
-        main,
-        BLACK,
-        None,
-    );
+    if dot {
+        let style = TextStyle {
+            font: &fonts.sans_condensed_bold,
+            gap: 0.42,
+            tracking: 0.06,
+        };
+        for g in draw_text(img, style, groups, main, BLACK, 1.0) {
+            let r = main.cap * 0.06;
+            img.fill_rect(g - r, main.cy - r, g + r, main.cy + r, BLACK, 1.0);
+        }
+    } else {
+        draw_main_line(
+            img,
+            &fonts.sans_condensed_bold,
+            groups,
+            Separator::Dash,
+            main,
+            BLACK,
+            None,
+        );
+    }
     img.stroke_round_rect(h * 0.02, h * 0.06, h * 0.035, BLACK);
 }
 
