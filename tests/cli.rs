@@ -1,5 +1,7 @@
 //! The `custos` binary as a user runs it: config errors that point at the problem, and the demo.
 
+mod common;
+
 use std::process::Command;
 
 fn custos(args: &[&str]) -> std::process::Output {
@@ -172,19 +174,7 @@ fn demo_serves_grpc_reads_plates_and_alerts_on_the_hotlisted_one() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let store = custos_store::AgencyStore::open(
-        &custos_store::Layout::new(&data),
-        "demo",
-        custos_store::StoreOptions::default(),
-    )
-    .unwrap();
-    let actions: Vec<String> = store
-        .audit_log()
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.body.action)
-        .collect();
+    let actions = common::audit_actions(&data, "demo");
     for call in ["Auth/Login", "Hotlists/AddEntry", "Hotlists/StreamAlerts"] {
         assert!(
             actions.iter().any(|a| a.contains(call)),

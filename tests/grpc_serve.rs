@@ -176,19 +176,7 @@ fn cameras_registered_over_grpc_are_read_without_a_restart() {
     serve.terminate();
     drop((fixed, registered));
     app.assert_audit_verifies();
-    let store = custos_store::AgencyStore::open(
-        &custos_store::Layout::new(Path::new(&app.data)),
-        "north",
-        custos_store::StoreOptions::default(),
-    )
-    .unwrap();
-    let actions: Vec<String> = store
-        .audit_log()
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.body.action)
-        .collect();
+    let actions = app.audit_actions();
     for call in [
         "Cameras/AddCamera",
         "Cameras/RemoveCamera",

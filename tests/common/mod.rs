@@ -149,6 +149,11 @@ impl Provisioned {
         c
     }
 
+    /// The actions (gRPC methods, CLI commands) of the agency's audit log, oldest first.
+    pub fn audit_actions(&self) -> Vec<String> {
+        audit_actions(Path::new(&self.data), &self.agency)
+    }
+
     /// `custos audit verify` on the agency passes.
     pub fn assert_audit_verifies(&self) {
         let out = custos(&[
@@ -244,6 +249,23 @@ pub fn camera_metric(text: &str, name: &str, camera: &str) -> f64 {
         .filter(|l| l.starts_with(name) && (camera.is_empty() || l.contains(&label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The actions (gRPC methods, CLI commands) of an agency's audit log, oldest first.
+pub fn audit_actions(data: &Path, agency: &str) -> Vec<String> {
+    let store = custos_store::AgencyStore::open(
+        &custos_store::Layout::new(data),
+        agency,
+        custos_store::StoreOptions::default(),
+    )
+    .unwrap();
+    store
+        .audit_log()
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.body.action)
+        .collect()
 }
 
 /// A port nothing listens on right now.

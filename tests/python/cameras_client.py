@@ -20,7 +20,7 @@ import time
 sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "grpc", "tests", "python")
 )
-from client import generate_stubs, totp  # noqa: E402
+from client import connection_args, generate_stubs, login, secure_channel  # noqa: E402
 
 
 def wait_for(status, cam_id, md, want_streaming, timeout):
@@ -38,9 +38,7 @@ def wait_for(status, cam_id, md, want_streaming, timeout):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ("--proto", "--ca", "--cert", "--key", "--user", "--password-file", "--totp-secret"):
-        ap.add_argument(a, required=True)
-    ap.add_argument("--port", type=int, required=True)
+    connection_args(ap)
     ap.add_argument("--camera", required=True)
     ap.add_argument("--url", required=True)
     ap.add_argument("--configured", required=True)
@@ -49,23 +47,10 @@ def main():
 
     generate_stubs(args.proto)
     import grpc
-    from custos.v1 import auth_pb2, auth_pb2_grpc, cameras_pb2, cameras_pb2_grpc, common_pb2
+    from custos.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2
 
-    read = lambda p: open(p, "rb").read()
-    password = open(args.password_file).readline().rstrip("\n")
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=read(args.ca),
-        private_key=read(args.key),
-        certificate_chain=read(args.cert),
-    )
-    channel = grpc.secure_channel(
-        f"127.0.0.1:{args.port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
-    )
-    resp = auth_pb2_grpc.AuthStub(channel).Login(
-        auth_pb2.LoginRequest(username=args.user, password=password, totp_code=totp(args.totp_secret)),
-        timeout=30,
-    )
-    md = [("authorization", f"Bearer {resp.session_token}")]
+    channel = secure_channel(args)
+    _, md = login(args, channel)
     cameras = cameras_pb2_grpc.CamerasStub(channel)
 
     # The config file's camera: reported, but changed only in the file.

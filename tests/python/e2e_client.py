@@ -19,40 +19,24 @@ import time
 sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "grpc", "tests", "python")
 )
-from client import generate_stubs, totp  # noqa: E402
+from client import connection_args, generate_stubs, login, secure_channel  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ("--proto", "--ca", "--cert", "--key", "--user", "--password-file", "--totp-secret"):
-        ap.add_argument(a, required=True)
-    ap.add_argument("--port", type=int, required=True)
+    connection_args(ap)
     ap.add_argument("--plates", required=True)
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args()
 
     generate_stubs(args.proto)
     import grpc
-    from custos.v1 import auth_pb2, auth_pb2_grpc, common_pb2, hotlists_pb2, hotlists_pb2_grpc
+    from custos.v1 import common_pb2, hotlists_pb2, hotlists_pb2_grpc
     from custos.v1 import reads_pb2, reads_pb2_grpc
 
-    read = lambda p: open(p, "rb").read()
-    password = open(args.password_file).readline().rstrip("\n")
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=read(args.ca),
-        private_key=read(args.key),
-        certificate_chain=read(args.cert),
-    )
-    channel = grpc.secure_channel(
-        f"127.0.0.1:{args.port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
-    )
-    auth = auth_pb2_grpc.AuthStub(channel)
-    resp = auth.Login(
-        auth_pb2.LoginRequest(username=args.user, password=password, totp_code=totp(args.totp_secret)),
-        timeout=30,
-    )
+    channel = secure_channel(args)
+    resp, md = login(args, channel)
     print(f"login: role {resp.role}, agency {resp.agency}", flush=True)
-    md = [("authorization", f"Bearer {resp.session_token}")]
 
     hotlists = hotlists_pb2_grpc.HotlistsStub(channel)
     lst = hotlists.CreateHotlist(

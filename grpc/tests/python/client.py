@@ -50,6 +50,43 @@ def generate_stubs(proto_dir):
     return out
 
 
+def connection_args(ap):
+    """The connection and login arguments every client script here takes."""
+    for a in ("--proto", "--ca", "--cert", "--key", "--user", "--password-file", "--totp-secret"):
+        ap.add_argument(a, required=True)
+    ap.add_argument("--port", type=int, required=True)
+
+
+def secure_channel(args):
+    """Mutual TLS to 127.0.0.1:PORT with the client certificate (the server's is for localhost)."""
+    import grpc
+
+    read = lambda p: open(p, "rb").read()
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca),
+        private_key=read(args.key),
+        certificate_chain=read(args.cert),
+    )
+    return grpc.secure_channel(
+        f"127.0.0.1:{args.port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
+    )
+
+
+def password(args):
+    return open(args.password_file).readline().rstrip("\n")
+
+
+def login(args, channel):
+    """Password + TOTP login; the LoginResponse and the metadata that carries its session."""
+    from custos.v1 import auth_pb2, auth_pb2_grpc
+
+    resp = auth_pb2_grpc.AuthStub(channel).Login(
+        auth_pb2.LoginRequest(username=args.user, password=password(args), totp_code=totp(args.totp_secret)),
+        timeout=30,
+    )
+    return resp, [("authorization", f"Bearer {resp.session_token}")]
+
+
 def expect_code(fn, code, what):
     import grpc
 
@@ -65,9 +102,7 @@ def expect_code(fn, code, what):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ("--proto", "--ca", "--cert", "--key", "--user", "--password-file", "--totp-secret"):
-        ap.add_argument(a, required=True)
-    ap.add_argument("--port", type=int, required=True)
+    connection_args(ap)
     ap.add_argument("--alerts", action="store_true")
     args = ap.parse_args()
 
@@ -76,26 +111,17 @@ def main():
     from custos.v1 import auth_pb2, auth_pb2_grpc, common_pb2, hotlists_pb2, hotlists_pb2_grpc
     from custos.v1 import reads_pb2, reads_pb2_grpc
 
-    read = lambda p: open(p, "rb").read()
-    password = open(args.password_file).readline().rstrip("\n")
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=read(args.ca),
-        private_key=read(args.key),
-        certificate_chain=read(args.cert),
-    )
     target = f"127.0.0.1:{args.port}"
-    channel = grpc.secure_channel(
-        target, creds, options=[("grpc.ssl_target_name_override", "localhost")]
-    )
+    channel = secure_channel(args)
     auth = auth_pb2_grpc.AuthStub(channel)
     code = totp(args.totp_secret)
-    login = auth_pb2.LoginRequest(username=args.user, password=password, totp_code=code)
-    resp = auth.Login(login, timeout=30)
+    login_request = auth_pb2.LoginRequest(username=args.user, password=password(args), totp_code=code)
+    resp = auth.Login(login_request, timeout=30)
     print(f"login: role {resp.role}, agency {resp.agency}", flush=True)
     md = [("authorization", f"Bearer {resp.session_token}")]
 
     expect_code(
-        lambda: auth.Login(login, timeout=30), grpc.StatusCode.UNAUTHENTICATED, "replayed TOTP"
+        lambda: auth.Login(login_request, timeout=30), grpc.StatusCode.UNAUTHENTICATED, "replayed TOTP"
     )
 
     reads = reads_pb2_grpc.ReadsStub(channel)
@@ -135,7 +161,7 @@ def main():
 
     plain = auth_pb2_grpc.AuthStub(grpc.insecure_channel(target))
     expect_code(
-        lambda: plain.Login(login, timeout=30),
+        lambda: plain.Login(login_request, timeout=30),
         grpc.StatusCode.UNAUTHENTICATED,
         "plaintext to the TLS port",
     )
