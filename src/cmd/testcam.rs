@@ -4,27 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+pub use custos::Resolution;
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec};
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Resolution {
-    #[value(name = "360p")]
-    P360,
-    #[value(name = "720p")]
-    P720,
-    #[value(name = "1080p")]
-    P1080,
-}
-
-impl Resolution {
-    pub fn size(self) -> (u32, u32) {
-        match self {
-            Resolution::P360 => (640, 360),
-            Resolution::P720 => (1280, 720),
-            Resolution::P1080 => (1920, 1080),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Codec {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::{Parser, ValueEnum};
+use custos::Resolution;
 use custos::analysis::{
     self, AnalysedCamera, Analysis, AnalysisConfig, Backend, MetricsSnapshot, Pass,
 };
@@ -62,34 +63,6 @@ struct Args {
     /// Kernels backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Resolution {
-    #[value(name = "360p")]
-    P360,
-    #[value(name = "720p")]
-    P720,
-    #[value(name = "1080p")]
-    P1080,
-}
-
-impl Resolution {
-    fn size(self) -> (u32, u32) {
-        match self {
-            Resolution::P360 => (640, 360),
-            Resolution::P720 => (1280, 720),
-            Resolution::P1080 => (1920, 1080),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Resolution::P360 => "360p",
-            Resolution::P720 => "720p",
-            Resolution::P1080 => "1080p",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

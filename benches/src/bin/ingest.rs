@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
+use custos::Resolution;
 use custos_core::{CameraId, Frame};
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec, encode_clip};
 use custos_pipeline::{CameraSettings, CameraState, CameraStatus, Ingest};
@@ -87,30 +88,6 @@ fn parse_seconds(raw: &str) -> Result<f64, String> {
         Ok(seconds)
     } else {
         Err(format!("{seconds} is out of range; use 0.5 to 120 seconds"))
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Resolution {
-    #[value(name = "720p")]
-    P720,
-    #[value(name = "1080p")]
-    P1080,
-}
-
-impl Resolution {
-    fn size(self) -> (u32, u32) {
-        match self {
-            Resolution::P720 => (1280, 720),
-            Resolution::P1080 => (1920, 1080),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Resolution::P720 => "720p",
-            Resolution::P1080 => "1080p",
-        }
     }
 }
 
