@@ -221,6 +221,8 @@ def main():
     ap.add_argument("--checkpoint", default=str(ROOT / "target" / "ocr-train.pt"),
                     help="weights are saved here at the end (not committed)")
     ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint")
+    ap.add_argument("--lr", type=float, default=2e-3,
+                    help="peak learning rate (lower it when resuming, or the warm-up undoes what was learnt)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--bench-train-tenths", type=int, default=0, choices=range(0, 10),
                     help="tenths of alpr-bench/ocr-crops to train on (the rest is held out and scored)")
@@ -247,7 +249,7 @@ def main():
             raise SystemExit(f"{args.resume}: does not fit: missing {missing}, unexpected {unexpected}")
         print(f"resumed from {args.resume}" + (f" (new: {', '.join(missing)})" if missing else ""), flush=True)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
     budget = args.minutes * 60
     n_real = int(args.batch * args.real_share)
@@ -258,9 +260,9 @@ def main():
             break
         # Cosine learning rate over the time budget, with a short warm-up.
         frac = elapsed / budget
-        lr = 2e-3 * min(1.0, step / 300) * 0.5 * (1 + math.cos(math.pi * frac))
+        lr = args.lr * min(1.0, step / 300) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
-            g["lr"] = max(lr, 2e-5)
+            g["lr"] = max(lr, args.lr / 100)
         idx = rng.integers(0, len(crops), args.batch - n_real)
         imgs = [crops[i] for i in idx]
         texts = [labels[i] for i in idx]

@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod filters;
+mod scratch;
 
 use custos_core::Candidate;
 use rayon::prelude::*;
