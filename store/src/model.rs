@@ -146,9 +146,9 @@ impl StoredRead {
         out.extend_from_slice(&self.captured_at_ms.to_le_bytes());
         out.extend_from_slice(&self.hit_flags.to_le_bytes());
         out.extend_from_slice(&self.token);
-        // Serialising plain structs into a Vec cannot fail.
-        out.extend_from_slice(&postcard::to_allocvec(&self.tail).unwrap_or_default());
-        out
+        // Serialising plain structs into a Vec cannot fail; on the impossible error the record
+        // is refused by `decode` rather than stored half-written.
+        postcard::to_extend(&self.tail, out).unwrap_or_default()
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Self> {

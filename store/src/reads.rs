@@ -144,10 +144,11 @@ impl AgencyStore {
             let key = &keys[&day];
             let id = ReadId::new(day, first_seq + i as u64);
             let token = key.blind.token(&normalised[i]);
-            let plain = postcard::to_allocvec(&PayloadRef::of(r)).unwrap_or_default();
-            let sealed = key
-                .seal
-                .seal(&self.nonces, &plain, &read_aad(self.agency(), id));
+            let sealed = key.seal.seal_serialized(
+                &self.nonces,
+                &PayloadRef::of(r),
+                &read_aad(self.agency(), id),
+            );
             let stored = StoredRead {
                 captured_at_ms: r.captured_at_ms,
                 hit_flags: r.hit_flags,

@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p benches --bin ocr [-- --seconds 3 --threads 0]`
 
+// For the appliance's allocator (see benches/src/lib.rs).
+use benches as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
