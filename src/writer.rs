@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use custos::analysis::{GreyCrop, Pass};
 use custos_grpc::{AlertEvent, Hub};
-use custos_store::records::HotlistEntry as StoredEntry;
+use custos_store::records::{HotlistEntry as StoredEntry, HotlistWithEntries};
 use custos_store::{AgencyStore, NewRead, PlateCandidate, Read};
 use custos_track::{HotlistEntry, MatchConfig, MatchKind, Matcher};
 
@@ -158,6 +158,9 @@ struct Hotlists {
     built_from: Vec<(u64, Option<u64>)>,
     /// None until the first refresh.
     checked: Option<Instant>,
+    /// Entries up to this id have had their retroactive search (kept in the store, so entries
+    /// added while serve was down are searched at the next start). None until first read.
+    searched_through: Option<u64>,
 }
 
 impl Hotlists {
@@ -167,12 +170,13 @@ impl Hotlists {
             refs: Vec::new(),
             built_from: Vec::new(),
             checked: None,
+            searched_through: None,
         }
     }
 
-    /// Re-reads the hotlists; rebuilds the matcher if their entries changed. Returns the
-    /// entries added since the previous build (none at the first build: a restart does not
-    /// repeat the retroactive searches).
+    /// Re-reads the hotlists; rebuilds the matcher if their entries changed. Returns the live
+    /// entries not yet searched for retroactively (see [`Hotlists::searched`]): those added
+    /// since the previous build, and at the first build those added while serve was down.
     fn refresh(
         &mut self,
         store: &AgencyStore,
@@ -222,19 +226,13 @@ impl Hotlists {
                 }
             }
         }
-        let added: Vec<(EntryRef, HotlistEntry)> = if self.matcher.is_none() {
-            Vec::new()
-        } else {
-            refs.iter()
-                .zip(&entries)
-                .filter(|(r, _)| {
-                    self.built_from
-                        .binary_search_by_key(&r.entry_id, |(id, _)| *id)
-                        .is_err()
-                })
-                .map(|(r, e)| (r.clone(), e.clone()))
-                .collect()
-        };
+        let through = self.searched_through(store, &lists);
+        let added: Vec<(EntryRef, HotlistEntry)> = refs
+            .iter()
+            .zip(&entries)
+            .filter(|(r, _)| r.entry_id > through)
+            .map(|(r, e)| (r.clone(), e.clone()))
+            .collect();
         match Matcher::new(entries, cfg.matching.clone()) {
             Ok(m) => {
                 stats
@@ -251,6 +249,44 @@ impl Hotlists {
                 tracing::error!(error = %e, "cannot build the hotlist matcher");
                 Vec::new()
             }
+        }
+    }
+
+    /// The retroactive-search watermark. A store that has none yet (new, or from before the
+    /// watermark existed) starts it at its newest entry: those were searched when added, or
+    /// predate every read.
+    fn searched_through(&mut self, store: &AgencyStore, lists: &[HotlistWithEntries]) -> u64 {
+        if let Some(w) = self.searched_through {
+            return w;
+        }
+        let w = match store.retro_searched_through() {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                let newest = lists
+                    .iter()
+                    .flat_map(|(_, _, es)| es.iter().map(|(id, _)| *id))
+                    .max()
+                    .unwrap_or(0);
+                self.searched(store, newest);
+                newest
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the retroactive-search watermark");
+                return u64::MAX;
+            }
+        };
+        self.searched_through = Some(w);
+        w
+    }
+
+    /// Records that the retroactive searches of entries up to `entry_id` are done.
+    fn searched(&mut self, store: &AgencyStore, entry_id: u64) {
+        if self.searched_through.is_some_and(|w| w >= entry_id) {
+            return;
+        }
+        self.searched_through = Some(entry_id);
+        if let Err(e) = store.set_retro_searched_through(entry_id) {
+            tracing::warn!(error = %e, "cannot store the retroactive-search watermark");
         }
     }
 
@@ -319,8 +355,9 @@ fn run(
         if since.is_none_or(|d| d >= cfg.hotlist_refresh) || change_due {
             generation = changed;
             let added = hotlists.refresh(store, cfg, stats);
-            if !added.is_empty() {
+            if let Some(newest) = added.iter().map(|(r, _)| r.entry_id).max() {
                 retroactive(&added, store, hub, cfg, stats);
+                hotlists.searched(store, newest);
             }
         }
         // Wait for the first pass of a batch at most until the next hotlist refresh is due,
@@ -700,7 +737,14 @@ mod tests {
             crop_quality: Some(85),
             matching: MatchConfig::default(),
         };
-        let writer = Writer::start(rx, store.clone(), Hub::default(), cfg, stats.clone()).unwrap();
+        let writer = Writer::start(
+            rx,
+            store.clone(),
+            Hub::default(),
+            cfg.clone(),
+            stats.clone(),
+        )
+        .unwrap();
         // "8" for "B": the OCR's confusion, still a hit.
         tx.send(pass("A812CDE", 1)).unwrap();
         tx.send(pass("XY99ZZZ", 2)).unwrap();
@@ -736,5 +780,35 @@ mod tests {
         assert_eq!(stats.reads_stored.load(Ordering::Relaxed), 3);
         assert_eq!(stats.hits.load(Ordering::Relaxed), 2);
         assert_eq!(stats.store_errors.load(Ordering::Relaxed), 0);
+
+        // An entry added while no writer runs is searched for when the next one starts; the
+        // entries searched before are not searched again, then or at the start after.
+        store.add_hotlist_entry(&who, &entry("QQ11QQQ")).unwrap();
+        let restart = |expect_retro: u64| {
+            let (tx, rx) = crossbeam_channel::bounded(16);
+            let stats = Arc::new(WriterStats::default());
+            let writer = Writer::start(
+                rx,
+                store.clone(),
+                Hub::default(),
+                cfg.clone(),
+                stats.clone(),
+            )
+            .unwrap();
+            wait("the hotlists read", || {
+                stats.hotlist_entries.load(Ordering::Relaxed) == 3
+            });
+            // Longer than a refresh: a search that was due would have run by now.
+            std::thread::sleep(Duration::from_millis(300));
+            drop(tx);
+            writer.join();
+            assert_eq!(stats.retro_hits.load(Ordering::Relaxed), expect_retro);
+        };
+        restart(1);
+        let hits = store.hits(0, u64::MAX).unwrap();
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        assert!(hits.iter().any(|(_, h)| h.plate == "QQ11QQQ"));
+        restart(0);
+        assert_eq!(store.hits(0, u64::MAX).unwrap().len(), 3);
     }
 }

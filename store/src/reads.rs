@@ -21,11 +21,21 @@ struct Prepared {
     id: ReadId,
     stored: Vec<u8>,
     index: [u8; INDEX_KEY_LEN],
+    /// The normalised plate when its day's vocabulary does not hold it yet.
+    new_plate: Option<String>,
 }
+
+/// Reads sealed per hand-over from the sealing thread to the inserting one: small enough that
+/// both are busy from the start, large enough that sorting each part still groups the index
+/// inserts by B-tree page.
+const PART: usize = 1024;
 
 impl AgencyStore {
     /// Stores a batch in one durable transaction and returns the new ids. When this returns, the
     /// reads are on disk ("acknowledged"). Callers batch (thousands per call) for throughput.
+    ///
+    /// Sealing (about half the CPU) runs on a second thread, a part ahead of the B-tree inserts,
+    /// so the two overlap.
     pub fn ingest(&self, reads: &[NewRead]) -> Result<Vec<ReadId>> {
         self.check_not_decommissioned()?;
         if reads.is_empty() {
@@ -45,48 +55,34 @@ impl AgencyStore {
         let first_seq = schema::read_u64(&txn, META_NEXT_READ)
             .map_err(|e| self.db_err(e))?
             .unwrap_or(0);
-        let normalised: Vec<String> = reads
-            .iter()
-            .map(|r| custos_core::normalize_plate(&r.plate))
-            .collect();
-        let prepared = self.prepare(reads, &normalised, first_seq, &keys);
-
-        let mut by_day: BTreeMap<u32, Vec<&Prepared>> = BTreeMap::new();
-        for p in &prepared {
-            by_day.entry(p.id.day()).or_default().push(p);
-        }
-        let mut new_plates: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
-        {
-            let vocab = self.vocab.read().unwrap_or_else(|p| p.into_inner());
-            for (r, plate) in reads.iter().zip(&normalised) {
-                let day = day_of(r.captured_at_ms);
-                // In hit-only mode only hits may outlive the K-minute window, so only their
-                // plates enter the vocabulary.
-                if (!hit_only || r.hit_flags & HIT != 0) && !vocab.contains(day, plate) {
-                    new_plates.entry(day).or_default().insert(plate);
+        let seal = |start: usize| self.prepare(reads, start, hit_only, first_seq, &keys);
+        let mut ids = Vec::with_capacity(reads.len());
+        let mut new_plates: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+        let mut insert = |part: Vec<Prepared>| -> Result<()> {
+            self.insert_part(&txn, &part)?;
+            for p in part {
+                ids.push(p.id);
+                if let Some(plate) = p.new_plate {
+                    new_plates.entry(p.id.day()).or_default().insert(plate);
                 }
             }
-        }
-        for (day, rows) in &by_day {
-            let rname = reads_table(*day);
-            let iname = index_table(*day);
-            let mut rt = txn
-                .open_table(TableDefinition::<u64, &[u8]>::new(&rname))
-                .map_err(|e| self.db_err(e))?;
-            for p in rows {
-                rt.insert(p.id.0, p.stored.as_slice())
-                    .map_err(|e| self.db_err(e))?;
-            }
-            drop(rt);
-            let mut it = txn
-                .open_table(TableDefinition::<&[u8], ()>::new(&iname))
-                .map_err(|e| self.db_err(e))?;
-            // Sorted inserts touch each B-tree page once.
-            let mut idx: Vec<&[u8; INDEX_KEY_LEN]> = rows.iter().map(|p| &p.index).collect();
-            idx.sort_unstable();
-            for k in idx {
-                it.insert(&k[..], ()).map_err(|e| self.db_err(e))?;
-            }
+            Ok(())
+        };
+        if reads.len() <= PART {
+            insert(seal(0))?;
+        } else {
+            std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                s.spawn(move || {
+                    for start in (0..reads.len()).step_by(PART) {
+                        // The receiver is gone only when an insert failed: stop sealing.
+                        if tx.send(seal(start)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                rx.into_iter().try_for_each(&mut insert)
+            })?;
         }
         for (day, plates) in &new_plates {
             let vname = vocab_table(*day);
@@ -97,12 +93,12 @@ impl AgencyStore {
                 .last()
                 .map_err(|e| self.db_err(e))?
                 .map_or(0, |(k, _)| k.value() + 1);
-            let list: Vec<&str> = plates.iter().copied().collect();
-            let plain = postcard::to_allocvec(&list).unwrap_or_default();
-            let sealed =
-                keys[day]
-                    .seal
-                    .seal(&self.nonces, &plain, &chunk_aad(self.agency(), *day, chunk));
+            let list: Vec<&str> = plates.iter().map(String::as_str).collect();
+            let sealed = keys[day].seal.seal_serialized(
+                &self.nonces,
+                &list,
+                &chunk_aad(self.agency(), *day, chunk),
+            );
             vt.insert(chunk, sealed.as_slice())
                 .map_err(|e| self.db_err(e))?;
         }
@@ -127,61 +123,86 @@ impl AgencyStore {
             reads = reads.len(),
             "ingested a batch"
         );
-        Ok(prepared.into_iter().map(|p| p.id).collect())
+        Ok(ids)
     }
 
-    /// Seals and tokenises a batch, on two threads when it is large (sealing is the CPU cost).
+    /// Inserts one part of a batch: each read, and its blind-index key in key order.
+    fn insert_part(&self, txn: &redb::WriteTransaction, part: &[Prepared]) -> Result<()> {
+        let mut by_day: BTreeMap<u32, Vec<&Prepared>> = BTreeMap::new();
+        for p in part {
+            by_day.entry(p.id.day()).or_default().push(p);
+        }
+        for (day, rows) in &by_day {
+            let rname = reads_table(*day);
+            let mut rt = txn
+                .open_table(TableDefinition::<u64, &[u8]>::new(&rname))
+                .map_err(|e| self.db_err(e))?;
+            for p in rows {
+                rt.insert(p.id.0, p.stored.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+            drop(rt);
+            let iname = index_table(*day);
+            let mut it = txn
+                .open_table(TableDefinition::<&[u8], ()>::new(&iname))
+                .map_err(|e| self.db_err(e))?;
+            // Sorted inserts touch each B-tree page once.
+            let mut idx: Vec<&[u8; INDEX_KEY_LEN]> = rows.iter().map(|p| &p.index).collect();
+            idx.sort_unstable();
+            for k in idx {
+                it.insert(&k[..], ()).map_err(|e| self.db_err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals and tokenises the part of a batch that starts at `start`, and notes the plates its
+    /// day's vocabulary lacks. In hit-only mode only hits may outlive the K-minute window, so
+    /// only their plates enter the vocabulary.
     fn prepare(
         &self,
         reads: &[NewRead],
-        normalised: &[String],
+        start: usize,
+        hit_only: bool,
         first_seq: u64,
         keys: &HashMap<u32, Arc<DataKey>>,
     ) -> Vec<Prepared> {
-        let one = |i: usize| -> Prepared {
-            let r = &reads[i];
-            let day = day_of(r.captured_at_ms);
-            let key = &keys[&day];
-            let id = ReadId::new(day, first_seq + i as u64);
-            let token = key.blind.token(&normalised[i]);
-            let sealed = key.seal.seal_serialized(
-                &self.nonces,
-                &PayloadRef::of(r),
-                &read_aad(self.agency(), id),
-            );
-            let stored = StoredRead {
-                captured_at_ms: r.captured_at_ms,
-                hit_flags: r.hit_flags,
-                token,
-                tail: StoredTail {
-                    sealed_by: SealedBy::Day(day),
-                    camera: r.camera.as_str().to_owned(),
-                    confidence: r.confidence,
-                    track_id: r.track_id,
-                    sealed,
-                },
-            };
-            Prepared {
-                id,
-                stored: stored.encode(),
-                index: index_key(&token, r.captured_at_ms, id),
-            }
-        };
-        if reads.len() < 2048 {
-            return (0..reads.len()).map(one).collect();
-        }
-        let mid = reads.len() / 2;
-        std::thread::scope(|s| {
-            let second = s.spawn(|| (mid..reads.len()).map(one).collect::<Vec<_>>());
-            let mut first: Vec<Prepared> = (0..mid).map(one).collect();
-            // A panic in the helper is a bug in this function; re-raise it.
-            first.extend(
-                second
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-            first
-        })
+        let vocab = self.vocab.read().unwrap_or_else(|p| p.into_inner());
+        let end = (start + PART).min(reads.len());
+        (start..end)
+            .map(|i| {
+                let r = &reads[i];
+                let day = day_of(r.captured_at_ms);
+                let key = &keys[&day];
+                let id = ReadId::new(day, first_seq + i as u64);
+                let plate = custos_core::normalize_plate(&r.plate);
+                let token = key.blind.token(&plate);
+                let sealed = key.seal.seal_serialized(
+                    &self.nonces,
+                    &PayloadRef::of(r),
+                    &read_aad(self.agency(), id),
+                );
+                let stored = StoredRead {
+                    captured_at_ms: r.captured_at_ms,
+                    hit_flags: r.hit_flags,
+                    token,
+                    tail: StoredTail {
+                        sealed_by: SealedBy::Day(day),
+                        camera: r.camera.as_str().to_owned(),
+                        confidence: r.confidence,
+                        track_id: r.track_id,
+                        sealed,
+                    },
+                };
+                let listed = (hit_only && r.hit_flags & HIT == 0) || vocab.contains(day, &plate);
+                Prepared {
+                    id,
+                    stored: stored.encode(),
+                    index: index_key(&token, r.captured_at_ms, id),
+                    new_plate: (!listed).then_some(plate),
+                }
+            })
+            .collect()
     }
 
     /// Opens a stored read with the key that sealed it.

@@ -11,7 +11,7 @@ use crate::clock::day_of;
 use crate::crypto::KeyName;
 use crate::error::{Result, StoreError};
 use crate::model::ReadId;
-use crate::schema::{self, META_NEXT_ID, RECORDS, hits_table};
+use crate::schema::{self, META_NEXT_ID, META_RETRO_SEARCHED, RECORDS, hits_table};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordKind {
@@ -284,6 +284,25 @@ impl AgencyStore {
         let mut e = entry.clone();
         e.plate = custos_core::normalize_plate(&e.plate);
         self.put_record(access, RecordKind::HotlistEntry, None, &e)
+    }
+
+    /// The highest hotlist entry id whose retroactive search is done (`None` until first set):
+    /// the live matcher's writer keeps it, so that entries added while it was not running are
+    /// searched when it starts, and none twice.
+    pub fn retro_searched_through(&self) -> Result<Option<u64>> {
+        let _w = self.write_guard();
+        let txn = self.begin_write()?;
+        let v = schema::read_u64(&txn, META_RETRO_SEARCHED).map_err(|e| self.db_err(e))?;
+        txn.abort().map_err(|e| self.db_err(e))?;
+        Ok(v)
+    }
+
+    pub fn set_retro_searched_through(&self, entry_id: u64) -> Result<()> {
+        self.check_not_decommissioned()?;
+        let _w = self.write_guard();
+        let txn = self.begin_write()?;
+        schema::write_u64(&txn, META_RETRO_SEARCHED, entry_id).map_err(|e| self.db_err(e))?;
+        self.commit(txn)
     }
 
     /// Hotlists with their entries.

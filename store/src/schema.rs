@@ -28,6 +28,7 @@ pub const META_POLICY: &str = "retention_policy";
 pub const META_AUDIT_FLOOR: &str = "audit_floor";
 pub const META_NEXT_ID: &str = "next_record_id";
 pub const META_HIT_ONLY_CURSOR: &str = "hit_only_cursor";
+pub const META_RETRO_SEARCHED: &str = "retro_searched_through";
 
 pub fn reads_table(day: u32) -> String {
     format!("reads/{day}")
