@@ -58,19 +58,39 @@ fn logit(p: f32) -> f32 {
 }
 
 /// Keeps the best candidates, dropping any that overlaps a kept one by more than `max_iou`.
+/// Each kept box becomes the score-weighted mean of itself and the boxes it suppressed that
+/// overlap it by at least [`VOTE_IOU`] (box voting): one cell's regression can overshoot a
+/// plate's edge, its neighbours' rarely all do the same.
 pub fn nms(mut cands: Vec<Candidate>, max_iou: f32, limit: usize) -> Vec<Candidate> {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Candidate> = Vec::new();
+    // Per kept candidate: its own box, the weighted sum of its voters' boxes, their weight.
+    let mut kept: Vec<(Candidate, [f32; 4], f32)> = Vec::new();
     for c in cands {
-        if kept.len() >= limit {
-            break;
-        }
-        if kept.iter().all(|k| iou(k.bbox(), c.bbox()) <= max_iou) {
-            kept.push(c);
+        let b = c.bbox();
+        let n_kept = kept.len();
+        match kept.iter_mut().find(|(k, ..)| iou(k.bbox(), b) > max_iou) {
+            Some((k, sum, weight)) => {
+                if iou(k.bbox(), b) >= VOTE_IOU {
+                    for (s, v) in sum.iter_mut().zip(b) {
+                        *s += c.score * v;
+                    }
+                    *weight += c.score;
+                }
+            }
+            None if n_kept < limit => kept.push((c, b.map(|v| c.score * v), c.score)),
+            None => {}
         }
     }
-    kept
+    kept.into_iter()
+        .map(|(k, sum, weight)| {
+            let [x0, y0, x1, y1] = sum.map(|v| v / weight);
+            Candidate::from_rect(x0, y0, x1 - x0, y1 - y0, k.score)
+        })
+        .collect()
 }
+
+/// Suppressed boxes at least this close to a kept one vote on its edges.
+const VOTE_IOU: f32 = 0.5;
 
 #[cfg(test)]
 mod tests {
@@ -132,10 +152,26 @@ mod tests {
     #[test]
     fn nms_drops_overlaps_and_limits() {
         let a = Candidate::from_rect(0.0, 0.0, 10.0, 10.0, 0.9);
-        let b = Candidate::from_rect(1.0, 0.0, 10.0, 10.0, 0.8);
         let c = Candidate::from_rect(50.0, 0.0, 10.0, 10.0, 0.7);
+        // Overlaps `a` by 0.43: suppressed, but too far off to vote.
+        let b = Candidate::from_rect(4.0, 0.0, 10.0, 10.0, 0.8);
         let kept = nms(vec![c, b, a], 0.4, 10);
         assert_eq!(kept, vec![a, c]);
         assert_eq!(nms(vec![a, c], 0.4, 1), vec![a]);
+    }
+
+    #[test]
+    fn suppressed_neighbours_vote_on_the_kept_box() {
+        // The best cell overshoots the right edge; two close neighbours do not.
+        let best = Candidate::from_rect(0.0, 0.0, 14.0, 10.0, 0.9);
+        let n1 = Candidate::from_rect(0.0, 0.0, 10.0, 10.0, 0.8);
+        let n2 = Candidate::from_rect(1.0, 0.0, 10.0, 10.0, 0.7);
+        let kept = nms(vec![n2, best, n1], 0.4, 10);
+        assert_eq!(kept.len(), 1);
+        let [x0, _, x1, _] = kept[0].bbox();
+        let mean = |v: [f32; 3]| (0.9 * v[0] + 0.8 * v[1] + 0.7 * v[2]) / 2.4;
+        assert!((x0 - mean([0.0, 0.0, 1.0])).abs() < 1e-4, "{x0}");
+        assert!((x1 - mean([14.0, 10.0, 11.0])).abs() < 1e-4, "{x1}");
+        assert_eq!(kept[0].score, 0.9, "the kept box keeps its own score");
     }
 }

@@ -160,6 +160,8 @@ pub struct ImageResult {
     pub height: u32,
     /// Per labelled box: the best IoU any candidate reached.
     pub best_iou: Vec<f32>,
+    /// Per labelled box: the box of the candidate that reached it (none without candidates).
+    pub best_box: Vec<Option<[f32; 4]>>,
     pub boxes: Vec<[f32; 4]>,
     pub candidates: usize,
     /// Candidates with IoU ≥ 0.3 to some labelled plate.
@@ -175,11 +177,16 @@ pub fn score_image(
     cands: &[Candidate],
     ms: f64,
 ) -> ImageResult {
-    let best_iou = label
+    let (best_iou, best_box) = label
         .boxes
         .iter()
-        .map(|b| cands.iter().map(|c| iou(*b, c.bbox())).fold(0.0, f32::max))
-        .collect();
+        .map(|b| {
+            cands
+                .iter()
+                .map(|c| (iou(*b, c.bbox()), Some(c.bbox())))
+                .fold((0.0, None), |best, x| if x.0 > best.0 { x } else { best })
+        })
+        .unzip();
     let candidates_on_plate = cands
         .iter()
         .filter(|c| label.boxes.iter().any(|b| iou(*b, c.bbox()) >= 0.3))
@@ -190,6 +197,7 @@ pub fn score_image(
         width,
         height,
         best_iou,
+        best_box,
         boxes: label.boxes.clone(),
         candidates: cands.len(),
         candidates_on_plate,

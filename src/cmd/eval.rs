@@ -110,10 +110,17 @@ fn detect(a: DetectArgs) -> Result<()> {
     }
     if a.misses {
         for r in &report.images {
-            for (b, iou) in r.boxes.iter().zip(&r.best_iou) {
+            for ((b, iou), best) in r.boxes.iter().zip(&r.best_iou).zip(&r.best_box) {
                 if *iou < 0.5 {
+                    let nearest = best.map_or("no candidate".into(), |c| {
+                        format!(
+                            "nearest candidate {c:?} ({:.0}×{:.0})",
+                            c[2] - c[0],
+                            c[3] - c[1]
+                        )
+                    });
                     eprintln!(
-                        "miss {} ({}×{}): box {:?} ({:.0}×{:.0}) best IoU {:.2}",
+                        "miss {} ({}×{}): box {:?} ({:.0}×{:.0}), {nearest}, IoU {:.2}",
                         r.image,
                         r.width,
                         r.height,
@@ -122,6 +129,25 @@ fn detect(a: DetectArgs) -> Result<()> {
                         b[3] - b[1],
                         iou
                     );
+                }
+            }
+            if std::env::var_os("CUSTOS_BOX_STATS").is_some() {
+                for ((b, iou), best) in r.boxes.iter().zip(&r.best_iou).zip(&r.best_box) {
+                    if let Some(c) = best.filter(|_| *iou >= 0.3) {
+                        eprintln!(
+                            "stat {} {} {} {} {} {} {} {} {} {}",
+                            r.region.as_deref().unwrap_or("-"),
+                            iou,
+                            b[0],
+                            b[1],
+                            b[2],
+                            b[3],
+                            c[0],
+                            c[1],
+                            c[2],
+                            c[3]
+                        );
+                    }
                 }
             }
         }
