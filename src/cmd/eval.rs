@@ -131,25 +131,6 @@ fn detect(a: DetectArgs) -> Result<()> {
                     );
                 }
             }
-            if std::env::var_os("CUSTOS_BOX_STATS").is_some() {
-                for ((b, iou), best) in r.boxes.iter().zip(&r.best_iou).zip(&r.best_box) {
-                    if let Some(c) = best.filter(|_| *iou >= 0.3) {
-                        eprintln!(
-                            "stat {} {} {} {} {} {} {} {} {} {}",
-                            r.region.as_deref().unwrap_or("-"),
-                            iou,
-                            b[0],
-                            b[1],
-                            b[2],
-                            b[3],
-                            c[0],
-                            c[1],
-                            c[2],
-                            c[3]
-                        );
-                    }
-                }
-            }
         }
     }
     Ok(())
