@@ -499,41 +499,7 @@ fn write_batch(
             held: false,
         };
         for (entry, kind) in hits {
-            let hit = custos_store::records::Hit {
-                read_id: id,
-                hotlist_id: entry.hotlist_id,
-                entry_id: entry.entry_id,
-                plate: read.plate.clone(),
-                camera: read.camera.clone(),
-                captured_at_ms: read.captured_at_ms,
-            };
-            if let Err(e) = store.record_hit(&hit) {
-                // The alert still goes out: a control room must hear of it even if the disk
-                // is failing.
-                stats.hit_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, read = id.0, "cannot record a hotlist hit");
-            }
-            stats.hits.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                read = id.0,
-                hotlist = entry.hotlist_id,
-                entry = entry.entry_id,
-                kind = kind_name(&kind),
-                "hotlist hit"
-            );
-            hub.publish_alert(AlertEvent {
-                agency: agency.clone(),
-                read_id: id.0,
-                hotlist_id: entry.hotlist_id,
-                hotlist_name: entry.hotlist_name,
-                entry_id: entry.entry_id,
-                plate: read.plate.clone(),
-                camera: read.camera.clone(),
-                captured_at_ms: read.captured_at_ms,
-                covert: entry.covert,
-                match_kind: kind_name(&kind).into(),
-                retroactive: false,
-            });
+            record_and_alert(store, hub, stats, &read, &entry, &kind, false);
         }
         hub.publish_read(&agency, read);
         let us = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -604,34 +570,9 @@ fn retroactive(
             let Some(kind) = one.match_texts(texts).into_iter().next().map(|h| h.kind) else {
                 continue;
             };
-            let hit = custos_store::records::Hit {
-                read_id: read.id,
-                hotlist_id: entry.hotlist_id,
-                entry_id: entry.entry_id,
-                plate: read.plate.clone(),
-                camera: read.camera.clone(),
-                captured_at_ms: read.captured_at_ms,
-            };
-            if let Err(e) = store.record_hit(&hit) {
-                stats.hit_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, read = read.id.0, "cannot record a retroactive hit");
-            }
+            record_and_alert(store, hub, stats, &read, entry, &kind, true);
             hits += 1;
-            hub.publish_alert(AlertEvent {
-                agency: store.agency().to_owned(),
-                read_id: read.id.0,
-                hotlist_id: entry.hotlist_id,
-                hotlist_name: entry.hotlist_name.clone(),
-                entry_id: entry.entry_id,
-                plate: read.plate,
-                camera: read.camera,
-                captured_at_ms: read.captured_at_ms,
-                covert: entry.covert,
-                match_kind: kind_name(&kind).into(),
-                retroactive: true,
-            });
         }
-        stats.hits.fetch_add(hits, Ordering::Relaxed);
         stats.retro_hits.fetch_add(hits, Ordering::Relaxed);
         tracing::info!(
             entry = entry.entry_id,
@@ -640,6 +581,53 @@ fn retroactive(
             "retroactive search"
         );
     }
+}
+
+/// Records a hit of `read` on `entry` and publishes its alert. The alert goes out even when
+/// recording fails: a control room must hear of it even if the disk is failing.
+fn record_and_alert(
+    store: &AgencyStore,
+    hub: &Hub,
+    stats: &WriterStats,
+    read: &Read,
+    entry: &EntryRef,
+    kind: &MatchKind,
+    retroactive: bool,
+) {
+    let hit = custos_store::records::Hit {
+        read_id: read.id,
+        hotlist_id: entry.hotlist_id,
+        entry_id: entry.entry_id,
+        plate: read.plate.clone(),
+        camera: read.camera.clone(),
+        captured_at_ms: read.captured_at_ms,
+    };
+    if let Err(e) = store.record_hit(&hit) {
+        stats.hit_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, read = read.id.0, "cannot record a hotlist hit");
+    }
+    stats.hits.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        read = read.id.0,
+        hotlist = entry.hotlist_id,
+        entry = entry.entry_id,
+        kind = kind_name(kind),
+        retroactive,
+        "hotlist hit"
+    );
+    hub.publish_alert(AlertEvent {
+        agency: store.agency().to_owned(),
+        read_id: read.id.0,
+        hotlist_id: entry.hotlist_id,
+        hotlist_name: entry.hotlist_name.clone(),
+        entry_id: entry.entry_id,
+        plate: read.plate.clone(),
+        camera: read.camera.clone(),
+        captured_at_ms: read.captured_at_ms,
+        covert: entry.covert,
+        match_kind: kind_name(kind).into(),
+        retroactive,
+    });
 }
 
 /// Most reads one retroactive search returns (the newest first is not guaranteed: a plate

@@ -69,14 +69,13 @@ pub fn nms(mut cands: Vec<Candidate>, max_iou: f32, limit: usize) -> Vec<Candida
         let b = c.bbox();
         let n_kept = kept.len();
         match kept.iter_mut().find(|(k, ..)| iou(k.bbox(), b) > max_iou) {
-            Some((k, sum, weight)) => {
-                if iou(k.bbox(), b) >= VOTE_IOU {
-                    for (s, v) in sum.iter_mut().zip(b) {
-                        *s += c.score * v;
-                    }
-                    *weight += c.score;
+            Some((k, sum, weight)) if iou(k.bbox(), b) >= VOTE_IOU => {
+                for (s, v) in sum.iter_mut().zip(b) {
+                    *s += c.score * v;
                 }
+                *weight += c.score;
             }
+            Some(_) => {}
             None if n_kept < limit => kept.push((c, b.map(|v| c.score * v), c.score)),
             None => {}
         }
