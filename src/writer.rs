@@ -716,23 +716,21 @@ mod tests {
             expires_at_ms: None,
         };
         let first = store.add_hotlist_entry(&who, &entry("AB12CDE")).unwrap();
-        let (tx, rx) = crossbeam_channel::bounded(16);
-        let stats = Arc::new(WriterStats::default());
-        let cfg = WriterConfig {
-            batch: 8,
-            batch_wait: Duration::from_millis(20),
-            hotlist_refresh: Duration::from_millis(100),
-            crop_quality: Some(85),
-            matching: MatchConfig::default(),
+        let start = || {
+            let (tx, rx) = crossbeam_channel::bounded(16);
+            let stats = Arc::new(WriterStats::default());
+            let cfg = WriterConfig {
+                batch: 8,
+                batch_wait: Duration::from_millis(20),
+                hotlist_refresh: Duration::from_millis(100),
+                crop_quality: Some(85),
+                matching: MatchConfig::default(),
+            };
+            let writer =
+                Writer::start(rx, store.clone(), Hub::default(), cfg, stats.clone()).unwrap();
+            (tx, stats, writer)
         };
-        let writer = Writer::start(
-            rx,
-            store.clone(),
-            Hub::default(),
-            cfg.clone(),
-            stats.clone(),
-        )
-        .unwrap();
+        let (tx, stats, writer) = start();
         // "8" for "B": the OCR's confusion, still a hit.
         tx.send(pass("A812CDE", 1)).unwrap();
         tx.send(pass("XY99ZZZ", 2)).unwrap();
@@ -773,16 +771,7 @@ mod tests {
         // entries searched before are not searched again, then or at the start after.
         store.add_hotlist_entry(&who, &entry("QQ11QQQ")).unwrap();
         let restart = |expect_retro: u64| {
-            let (tx, rx) = crossbeam_channel::bounded(16);
-            let stats = Arc::new(WriterStats::default());
-            let writer = Writer::start(
-                rx,
-                store.clone(),
-                Hub::default(),
-                cfg.clone(),
-                stats.clone(),
-            )
-            .unwrap();
+            let (tx, stats, writer) = start();
             wait("the hotlists read", || {
                 stats.hotlist_entries.load(Ordering::Relaxed) == 3
             });
