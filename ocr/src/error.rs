@@ -6,7 +6,7 @@ use crate::Provider;
 pub enum OcrError {
     #[error(
         "cannot load ONNX Runtime from {path}: {reason} (run scripts/setup, or point ORT_DYLIB_PATH \
-         or the config's runtime_library at libonnxruntime.so 1.31)"
+         or the config's runtime_library at libonnxruntime.so, version 1.23 or newer)"
     )]
     Runtime { path: PathBuf, reason: String },
     #[error("OCR model {path}: {reason}")]
