@@ -391,7 +391,9 @@ impl Ocr {
             found,
         } = p.frame;
         if !found.is_empty() {
-            // From the ingest's receipt: queue waits, kernels and OCR (not the voting window).
+            // From the frame's arrival (its timestamp on the pipeline clock): the RTSP jitter
+            // buffer's hold (`latency_ms`), decoding, queue waits, kernels and OCR (not the
+            // voting window).
             let latency = SystemTime::now()
                 .duration_since(received)
                 .unwrap_or_default();

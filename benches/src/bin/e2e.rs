@@ -8,8 +8,9 @@
 //!    at 8 fps); N doubles until a step is not sustained, then a bisection finds the knee.
 //!    Sustained: every camera analysed at ≥ 90 % of the analysis rate, the frame queue never
 //!    full, and dropped frames < 10 % of those handed to analysis.
-//! 3. Frame→read latency (from the ingest's receipt of a frame to its plate crops read; the
-//!    tracker's voting window comes on top) p50/p99 at the best sustained step.
+//! 3. Frame→read latency (from a frame's arrival, its timestamp on the pipeline clock, to its
+//!    plate crops read: the RTSP jitter buffer's hold, 200 ms by default, and decoding count;
+//!    the tracker's voting window comes on top) p50/p99 at the best sustained step.
 //!
 //! The decode-only ceiling of the same machine is the `ingest` benchmark's. Prints a table, then
 //! one JSON object on the last line.
