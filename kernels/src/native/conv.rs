@@ -31,6 +31,10 @@ pub fn forward(model: &DetectorModel, level: &Map) -> Tensor {
 /// parallel. Uses AVX2 + FMA where the CPU has them (decided at run time, so one binary serves
 /// every x86-64 machine).
 pub fn conv(x: &Tensor, l: &Conv) -> Tensor {
+    conv_with(x, l, band_kernel())
+}
+
+fn conv_with(x: &Tensor, l: &Conv, kernel: BandKernel) -> Tensor {
     let (ow, oh) = (l.out_size(x.width) as usize, l.out_size(x.height) as usize);
     let mut out = Tensor {
         channels: l.out_channels,
@@ -39,7 +43,6 @@ pub fn conv(x: &Tensor, l: &Conv) -> Tensor {
         data: scratch::zeroed(l.out_channels as usize * ow * oh),
     };
     let job = Job::new(x, l, ow);
-    let kernel = band_kernel();
     // A task: one block of output channels × one band of rows, writing straight into each of
     // the block's channel planes.
     let (plane, band) = (ow * oh, BAND_ROWS * ow);
@@ -407,13 +410,18 @@ mod tests {
                 height: h,
                 data: (0..2 * w * h).map(|_| rnd()).collect(),
             };
-            let got = conv(&x, &l);
             let want = reference(&x, &l);
-            let diff = got.max_rel_diff(&want);
-            assert!(
-                diff.is_some_and(|d| d < 1e-5),
-                "{kernel} {stride} {dilation}: {diff:?}"
-            );
+            // The kernel this CPU uses, and the portable one every CPU can fall back to.
+            for (name, got) in [
+                ("chosen", conv(&x, &l)),
+                ("portable", conv_with(&x, &l, band_portable)),
+            ] {
+                let diff = got.max_rel_diff(&want);
+                assert!(
+                    diff.is_some_and(|d| d < 1e-5),
+                    "{name}: {kernel} {stride} {dilation}: {diff:?}"
+                );
+            }
         }
     }
 }
