@@ -84,6 +84,8 @@ struct Job<'a> {
     /// Per tap, in the sum's order (channel, tap row, tap column): where its input run starts,
     /// relative to where the output row's first run starts.
     taps: Vec<usize>,
+    /// The largest of `taps`: how far right of an output row's first run the reads go.
+    max_tap: usize,
     ow: usize,
 }
 
@@ -106,12 +108,14 @@ impl<'a> Job<'a> {
                 let (ic, ky, kx) = (t / (k * k), t / k % k, t % k);
                 input.row_start(ic, ky * d) + input.tap_offset(kx * d)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let max_tap = taps.iter().copied().max().unwrap_or(0);
         Self {
             l,
             input,
             grouped,
             taps,
+            max_tap,
             ow,
         }
     }
@@ -149,10 +153,9 @@ impl<'j> Block<'j> {
         let mut bias = [0.0f32; OC_BLOCK];
         bias[..n_oc].copy_from_slice(&l.bias[first..first + n_oc]);
         let row_step = l.stride as usize * job.input.row_start(0, 1);
-        let max_tap = job.taps.iter().copied().max().unwrap_or(0);
         let last_x0 = (job.ow.max(1) - 1) / PIXELS * PIXELS;
         assert!(
-            y1 >= 1 && (y1 - 1) * row_step + last_x0 + max_tap + PIXELS <= job.input.data.len()
+            y1 >= 1 && (y1 - 1) * row_step + last_x0 + job.max_tap + PIXELS <= job.input.data.len()
         );
         Self {
             weights: &job.grouped[b * n_taps * OC_BLOCK..(b + 1) * n_taps * OC_BLOCK],
