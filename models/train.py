@@ -150,14 +150,15 @@ def load_bench(train_tenths):
 def synth(count, seed):
     # The generator's version is part of the cache key, so a changed generator is rerun.
     out = ROOT / "target" / "plategen" / f"v3-{count}-{seed}"
-    if not (out / "crops.npy").exists():
+    if not (out / "regions.txt").exists():
         subprocess.run(
             ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--bin", "plategen", "--", "--out", str(out),
              "--count", str(count), "--seed", str(seed), "--height", str(HEIGHT), "--width", str(WIDTH)],
             cwd=ROOT, check=True)
     crops = np.load(out / "crops.npy")
     labels = (out / "labels.txt").read_text().split("\n")[: len(crops)]
-    return crops, labels
+    regions = np.array((out / "regions.txt").read_text().split("\n")[: len(crops)])
+    return crops, labels, regions
 
 
 def augment_real(img, rng):
@@ -223,6 +224,8 @@ def main():
     ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint")
     ap.add_argument("--lr", type=float, default=2e-3,
                     help="peak learning rate (lower it when resuming, or the warm-up undoes what was learnt)")
+    ap.add_argument("--br-share", type=float,
+                    help="share of the synthetic crops of each batch that are Brazilian (default: as generated, ~24 %%)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--bench-train-tenths", type=int, default=0, choices=range(0, 10),
                     help="tenths of alpr-bench/ocr-crops to train on (the rest is held out and scored)")
@@ -232,7 +235,9 @@ def main():
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     started = time.time()
-    crops, labels = synth(args.synthetic, args.seed)
+    crops, labels, regions = synth(args.synthetic, args.seed)
+    is_br = regions == "br"
+    br_idx, other_idx = np.flatnonzero(is_br), np.flatnonzero(~is_br)
     real_train, real_held = load_real()
     bench_train, bench = load_bench(args.bench_train_tenths)
     real_train += bench_train
@@ -263,7 +268,12 @@ def main():
         lr = args.lr * min(1.0, step / 300) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = max(lr, args.lr / 100)
-        idx = rng.integers(0, len(crops), args.batch - n_real)
+        n_synth = args.batch - n_real
+        if args.br_share is None:
+            idx = rng.integers(0, len(crops), n_synth)
+        else:
+            n_br = rng.binomial(n_synth, args.br_share)
+            idx = np.concatenate([rng.choice(br_idx, n_br), rng.choice(other_idx, n_synth - n_br)])
         imgs = [crops[i] for i in idx]
         texts = [labels[i] for i in idx]
         for j in rng.integers(0, len(real_train), n_real):
@@ -297,6 +307,7 @@ def main():
         "train_minutes": round((time.time() - started) / 60, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {args.device}, torch {torch.__version__}",
         "synthetic": len(crops),
+        "synthetic_br_share": args.br_share if args.br_share is not None else round(float(is_br.mean()), 3),
         "real_train": len(real_train),
         "bench_crops_trained_on": len(bench_train),
         "bench_crops_held_out": len(bench),

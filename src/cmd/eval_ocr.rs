@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use custos_core::PlateText;
 use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer};
+use custos_track::{Ballot, FormatPriors, PriorConfig, Region};
 
 #[derive(clap::Args)]
 pub struct OcrArgs {
@@ -31,6 +33,12 @@ pub struct OcrArgs {
     /// Config file whose `[ocr]` section (model, runtime library, providers) applies.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Apply the plate format priors of each sample's region (`us`, `eu` or `br`), as a camera
+    /// configured with `[priors] regions = [...]` does: a read that fits none of the region's
+    /// patterns is repaired with the OCR's own alternatives where they support one. Off by
+    /// default: the plain figures are the model's alone.
+    #[arg(long)]
+    region_priors: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -39,6 +47,8 @@ pub struct OcrArgs {
 /// One labelled sample: its group (US state, region or source), truth, and grey pixels.
 struct Sample {
     group: String,
+    /// The plate region, where the labels say it (for `--region-priors`).
+    region: Option<Region>,
     us: bool,
     truth: String,
     width: usize,
@@ -79,9 +89,17 @@ pub fn run(a: OcrArgs) -> Result<()> {
                 pixels: &s.pixels,
             })
             .collect();
-        reads.extend(recognizer.recognize(&crops)?.into_iter().map(|r| r.text));
+        reads.extend(recognizer.recognize(&crops)?);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let reads: Vec<String> = samples
+        .iter()
+        .zip(reads)
+        .map(|(s, read)| match s.region.filter(|_| a.region_priors) {
+            Some(region) => with_priors(region, &read),
+            None => read.text,
+        })
+        .collect();
     let report = Report::new(&samples, &reads, seconds, recognizer.provider().to_string());
     if a.json {
         println!("{}", serde_json::to_string(&report.json())?);
@@ -125,6 +143,12 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
             .transpose()?
             .unwrap_or_else(|| "all".into());
         let us = is_us_crops || group == "us";
+        let region = match group.as_str() {
+            _ if us => Some(Region::Us),
+            "eu" => Some(Region::Eu),
+            "br" => Some(Region::Br),
+            _ => None,
+        };
         // Trust the bytes, not the extension: some benchmark files are JPEGs named .png.
         let img = image::ImageReader::open(&path)
             .and_then(|r| r.with_guessed_format())
@@ -169,6 +193,7 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
         };
         samples.push(Sample {
             group,
+            region,
             us,
             truth: score_text(field(plate_col)?, us),
             width: img.width() as usize,
@@ -177,6 +202,20 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
         });
     }
     Ok(samples)
+}
+
+/// The text a camera with `region`'s format priors reports for this one read.
+fn with_priors(region: Region, read: &PlateText) -> String {
+    let config = PriorConfig {
+        regions: vec![region],
+        ..PriorConfig::default()
+    };
+    let priors = FormatPriors::new(&config).expect("built-in regions and defaults are valid");
+    let mut ballot = Ballot::new();
+    ballot.add(read);
+    priors
+        .decide(&ballot, 8)
+        .map_or_else(|| read.text.clone(), |v| v.text)
 }
 
 /// Grey as the model was trained (BT.601 luma, as PIL and `plategen` compute it; the image crate's
@@ -345,5 +384,26 @@ mod tests {
         t.add("ABC123", "ABD12");
         assert_eq!(t.exact(), 0.5);
         assert!((t.char_accuracy() - (1.0 - 2.0 / 12.0)).abs() < 1e-9);
+    }
+
+    /// A Brazilian read with a letter where the format has a digit: the region's priors take
+    /// the OCR's own alternative; a read the model does not support stays as read.
+    #[test]
+    fn region_priors_repair_with_the_models_alternatives() {
+        let read = |alt: f32| {
+            PlateText::from_chars(
+                "ABCI234"
+                    .chars()
+                    .map(|ch| custos_core::CharRead {
+                        ch,
+                        confidence: if ch == 'I' { 0.6 } else { 0.95 },
+                        alternatives: if ch == 'I' { vec![('1', alt)] } else { vec![] },
+                    })
+                    .collect(),
+            )
+        };
+        assert_eq!(with_priors(Region::Br, &read(0.35)), "ABC1234");
+        assert_eq!(with_priors(Region::Br, &read(0.01)), "ABCI234");
+        assert_eq!(with_priors(Region::Eu, &read(0.35)), "ABCI234");
     }
 }

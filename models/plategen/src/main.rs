@@ -1,7 +1,8 @@
 //! `plategen`: writes synthetic training crops for the OCR model.
 //!
-//! Output: `crops.npy` (uint8, N × H × W grayscale) and `labels.txt` (one plate text a line, in
-//! the same order). Deterministic for a seed. Run by `models/train.py`, never by CI.
+//! Output: `crops.npy` (uint8, N × H × W grayscale), `labels.txt` (one plate text a line, in
+//! the same order) and `regions.txt` (each crop's region: us, eu, br), so training can weigh
+//! the regions. Deterministic for a seed. Run by `models/train.py`, never by CI.
 
 mod augment;
 mod wear;
@@ -70,13 +71,13 @@ fn main() -> Result<()> {
         };
         wear::wear(&mut flat, spec.region == Region::Br, &mut rng);
         let crop = augment::degrade(&flat, args.width, args.height, &mut rng);
-        (crop.to_u8(), spec.text)
+        (crop.to_u8(), spec.text, spec.region.as_str())
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     let chunk = args.count.div_ceil(threads).max(1);
-    let parts: Vec<Vec<(Vec<u8>, String)>> = std::thread::scope(|s| {
+    let parts: Vec<Vec<(Vec<u8>, String, &str)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.count)
             .step_by(chunk)
             .map(|start| {
@@ -91,10 +92,13 @@ fn main() -> Result<()> {
     });
     let mut pixels = Vec::with_capacity(args.count * args.width * args.height);
     let mut labels = String::new();
-    for (crop, text) in parts.into_iter().flatten() {
+    let mut regions = String::new();
+    for (crop, text, region) in parts.into_iter().flatten() {
         pixels.extend(crop);
         labels.push_str(&text);
         labels.push('\n');
+        regions.push_str(region);
+        regions.push('\n');
     }
     custos_plategen::write_npy(
         &args.out.join("crops.npy"),
@@ -102,5 +106,6 @@ fn main() -> Result<()> {
         [args.count, args.height, args.width],
     )?;
     std::fs::write(args.out.join("labels.txt"), labels).context("cannot write labels.txt")?;
+    std::fs::write(args.out.join("regions.txt"), regions).context("cannot write regions.txt")?;
     Ok(())
 }
