@@ -265,6 +265,12 @@ mod tests {
         assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.grpc.auth().unwrap().idle, Duration::from_secs(600));
         assert!(c.grpc.tls().unwrap().is_none());
+        let c: Config = toml::from_str("[ocr]\nviews = 5\n").unwrap();
+        assert_eq!(c.ocr.runtime().views, 5);
+        for views in [0, 8] {
+            let bad = toml::from_str::<Config>(&format!("[ocr]\nviews = {views}\n"));
+            assert!(bad.unwrap_err().to_string().contains("must be 1 to 7"), "{views}");
+        }
         let bad: Result<Config, _> = toml::from_str("[grpc]\nlisten_port = 1\n");
         assert!(bad.unwrap_err().to_string().contains("listen_port"));
         let c: Config = toml::from_str("[grpc]\ntls_cert = \"a\"\n").unwrap();

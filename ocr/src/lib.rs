@@ -8,17 +8,19 @@ mod error;
 mod preprocess;
 mod provider;
 mod runtime;
+mod views;
 
 use custos_core::PlateText;
 
 pub use batcher::{BatchPolicy, Batcher};
 pub use decode::{CHARSET, decode_ctc};
 pub use error::OcrError;
-pub use preprocess::{GrayCrop, InputSpec, fill_input};
+pub use preprocess::{GrayCrop, InputSpec, View, fill_input, fill_input_view};
 pub use provider::{DEFAULT_PROVIDERS, Provider};
 pub use runtime::{
     DEFAULT_RUNTIME_LIBRARY, OcrConfig, OnnxRecognizer, RuntimeConfig, library_path,
 };
+pub use views::VIEWS;
 
 /// An OCR engine: reads a batch of plate crops.
 pub trait Recognizer: Send {

@@ -52,7 +52,10 @@ impl<'a> GrayCrop<'a> {
                 .is_some_and(|end| end <= self.pixels.len())
     }
 
-    fn at(&self, x: usize, y: usize) -> f32 {
+    /// The pixel at (x, y), where coordinates past the border repeat the edge pixels.
+    fn at(&self, x: isize, y: isize) -> f32 {
+        let x = x.clamp(0, self.width as isize - 1) as usize;
+        let y = y.clamp(0, self.height as isize - 1) as usize;
         f32::from(self.pixels[y * self.stride + x])
     }
 }
@@ -61,32 +64,93 @@ impl<'a> GrayCrop<'a> {
 /// enlarging, so small and large crops both keep their strokes. Returns false for a crop whose
 /// size and stride do not fit its pixels.
 pub fn fill_input(crop: &GrayCrop<'_>, spec: InputSpec, out: &mut [f32]) -> bool {
+    fill_input_view(crop, View::WHOLE, spec, out)
+}
+
+/// [`fill_input`] of one [`View`] of `crop`: the window the view cuts, with edge pixels repeated
+/// where it reaches past the crop.
+pub fn fill_input_view(crop: &GrayCrop<'_>, view: View, spec: InputSpec, out: &mut [f32]) -> bool {
     if !crop.is_valid() || out.len() != spec.len() {
         return false;
     }
-    let sx = crop.width as f32 / spec.width as f32;
-    let sy = crop.height as f32 / spec.height as f32;
+    let window = view.window(crop.width, crop.height);
+    let sx = window.width as f32 / spec.width as f32;
+    let sy = window.height as f32 / spec.height as f32;
     for oy in 0..spec.height {
         for ox in 0..spec.width {
-            out[oy * spec.width + ox] = sample(crop, ox, oy, sx, sy);
+            out[oy * spec.width + ox] = sample(crop, &window, ox, oy, sx, sy);
         }
     }
     true
 }
 
-fn sample(crop: &GrayCrop<'_>, ox: usize, oy: usize, sx: f32, sy: f32) -> f32 {
+/// A cut of a crop: how far each edge moves inwards, as a fraction of the crop's width (left,
+/// right) or height (top, bottom). Negative moves the edge outwards.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct View {
+    pub left: f32,
+    pub top: f32,
+    pub right: f32,
+    pub bottom: f32,
+}
+
+impl View {
+    /// The crop as it is.
+    pub const WHOLE: View = View::new(0.0, 0.0, 0.0, 0.0);
+
+    pub const fn new(left: f32, top: f32, right: f32, bottom: f32) -> Self {
+        Self {
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    /// The window in crop pixels; never empty (a view that would be is the whole crop).
+    fn window(&self, width: usize, height: usize) -> Window {
+        let edge = |f: f32, n: usize| (f * n as f32).round() as isize;
+        let (x0, x1) = (
+            edge(self.left, width),
+            width as isize - edge(self.right, width),
+        );
+        let (y0, y1) = (
+            edge(self.top, height),
+            height as isize - edge(self.bottom, height),
+        );
+        if x1 <= x0 || y1 <= y0 {
+            return View::WHOLE.window(width, height);
+        }
+        Window {
+            x0,
+            y0,
+            width: (x1 - x0) as usize,
+            height: (y1 - y0) as usize,
+        }
+    }
+}
+
+/// A window on a crop in its pixel coordinates; it may reach past the crop's border.
+struct Window {
+    x0: isize,
+    y0: isize,
+    width: usize,
+    height: usize,
+}
+
+fn sample(crop: &GrayCrop<'_>, w: &Window, ox: usize, oy: usize, sx: f32, sy: f32) -> f32 {
     if sx > 1.0 || sy > 1.0 {
-        // The source pixels this output pixel covers.
+        // The window pixels this output pixel covers.
         let x0 = (ox as f32 * sx) as usize;
         let y0 = (oy as f32 * sy) as usize;
-        let x1 = (((ox + 1) as f32 * sx).ceil() as usize).clamp(x0 + 1, crop.width);
-        let y1 = (((oy + 1) as f32 * sy).ceil() as usize).clamp(y0 + 1, crop.height);
-        let x0 = x0.min(crop.width - 1);
-        let y0 = y0.min(crop.height - 1);
+        let x1 = (((ox + 1) as f32 * sx).ceil() as usize).clamp(x0 + 1, w.width);
+        let y1 = (((oy + 1) as f32 * sy).ceil() as usize).clamp(y0 + 1, w.height);
+        let x0 = x0.min(w.width - 1);
+        let y0 = y0.min(w.height - 1);
         let mut sum = 0.0;
         for y in y0..y1 {
             for x in x0..x1 {
-                sum += crop.at(x, y);
+                sum += crop.at(w.x0 + x as isize, w.y0 + y as isize);
             }
         }
         return sum / ((y1 - y0) * (x1 - x0)) as f32;
@@ -94,10 +158,11 @@ fn sample(crop: &GrayCrop<'_>, ox: usize, oy: usize, sx: f32, sy: f32) -> f32 {
     let fx = ((ox as f32 + 0.5) * sx - 0.5).max(0.0);
     let fy = ((oy as f32 + 0.5) * sy - 0.5).max(0.0);
     let (x0, y0) = (fx as usize, fy as usize);
-    let (x1, y1) = ((x0 + 1).min(crop.width - 1), (y0 + 1).min(crop.height - 1));
+    let (x1, y1) = ((x0 + 1).min(w.width - 1), (y0 + 1).min(w.height - 1));
     let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-    let top = crop.at(x0, y0) * (1.0 - tx) + crop.at(x1, y0) * tx;
-    let bottom = crop.at(x0, y1) * (1.0 - tx) + crop.at(x1, y1) * tx;
+    let at = |x: usize, y: usize| crop.at(w.x0 + x as isize, w.y0 + y as isize);
+    let top = at(x0, y0) * (1.0 - tx) + at(x1, y0) * tx;
+    let bottom = at(x0, y1) * (1.0 - tx) + at(x1, y1) * tx;
     top * (1.0 - ty) + bottom * ty
 }
 
@@ -155,5 +220,48 @@ mod tests {
             pixels: &pixels,
         };
         assert!(!fill_input(&zero, SPEC, &mut out));
+    }
+
+    #[test]
+    fn views_cut_inside_and_repeat_edges_outside() {
+        // 8 × 2, columns 0..8 valued 10·x.
+        let pixels: Vec<u8> = (0..16).map(|i| (i % 8) as u8 * 10).collect();
+        let crop = GrayCrop::packed(8, 2, &pixels).unwrap();
+        let spec = InputSpec {
+            width: 8,
+            height: 2,
+        };
+        let mut out = vec![0.0; spec.len()];
+        // A quarter off each side: the middle four columns, stretched.
+        assert!(fill_input_view(
+            &crop,
+            View::new(0.25, 0.0, 0.25, 0.0),
+            spec,
+            &mut out
+        ));
+        assert!(
+            out[..8].iter().all(|v| (20.0..=50.0).contains(v)),
+            "{out:?}"
+        );
+        // A quarter added each side: the edge columns repeated (0 left, 70 right).
+        assert!(fill_input_view(
+            &crop,
+            View::new(-0.25, 0.0, -0.25, 0.0),
+            spec,
+            &mut out
+        ));
+        assert_eq!(out[0], 0.0);
+        assert_eq!(out[7], 70.0);
+        assert!(out[1] <= 5.0 && out[6] >= 65.0, "{out:?}");
+        // A view that would be empty reads the whole crop.
+        let mut whole = vec![0.0; spec.len()];
+        assert!(fill_input(&crop, spec, &mut whole));
+        assert!(fill_input_view(
+            &crop,
+            View::new(0.6, 0.0, 0.6, 0.0),
+            spec,
+            &mut out
+        ));
+        assert_eq!(out, whole);
     }
 }

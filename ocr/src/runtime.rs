@@ -12,7 +12,8 @@ use ort::value::TensorRef;
 use tracing::{info, warn};
 
 use crate::decode::{CHARSET, decode_ctc};
-use crate::preprocess::{GrayCrop, InputSpec, fill_input};
+use crate::preprocess::{GrayCrop, InputSpec, View, fill_input_view};
+use crate::views::{VIEWS, vote};
 use crate::{OcrError, Provider, Recognizer};
 
 /// Where `scripts/setup` installs ONNX Runtime.
@@ -34,6 +35,38 @@ pub struct OcrConfig {
     pub engine_cache: Option<PathBuf>,
     /// Intra-op threads; 0 or absent: ONNX Runtime's choice.
     pub threads: usize,
+    /// Views of each crop read (1–7): more read plates better at that many times the OCR work
+    /// (see [`crate::VIEWS`]). Default 1.
+    pub views: ViewCount,
+}
+
+/// How many [`crate::VIEWS`] of each crop are read: 1–7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "usize")]
+pub struct ViewCount(usize);
+
+impl ViewCount {
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for ViewCount {
+    fn default() -> Self {
+        Self(1)
+    }
+}
+
+impl TryFrom<usize> for ViewCount {
+    type Error = String;
+
+    fn try_from(n: usize) -> Result<Self, String> {
+        if (1..=VIEWS.len()).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(format!("views = {n}: must be 1 to {}", VIEWS.len()))
+        }
+    }
 }
 
 impl OcrConfig {
@@ -47,6 +80,7 @@ impl OcrConfig {
             strict: self.strict,
             engine_cache: self.engine_cache.clone(),
             threads: self.threads,
+            views: self.views.get(),
         }
     }
 
@@ -67,6 +101,8 @@ pub struct RuntimeConfig {
     pub engine_cache: Option<PathBuf>,
     /// CPU threads for one inference; 0 lets ONNX Runtime choose.
     pub threads: usize,
+    /// Views of each crop read and voted on ([`crate::VIEWS`]; clamped to 1–7).
+    pub views: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -77,6 +113,7 @@ impl Default for RuntimeConfig {
             strict: false,
             engine_cache: None,
             threads: 0,
+            views: 1,
         }
     }
 }
@@ -116,6 +153,8 @@ pub struct OnnxRecognizer {
     input: InputSpec,
     /// Providers that were tried before the active one, with why they could not be used.
     fallbacks: Vec<(Provider, String)>,
+    /// The views each crop is read in.
+    views: &'static [View],
     scratch: Vec<f32>,
 }
 
@@ -146,6 +185,7 @@ impl OnnxRecognizer {
                         provider,
                         input,
                         fallbacks,
+                        views: &VIEWS[..config.views.clamp(1, VIEWS.len())],
                         scratch: Vec::new(),
                     });
                 }
@@ -283,26 +323,27 @@ impl Recognizer for OnnxRecognizer {
             return Ok(Vec::new());
         }
         let per = self.input.len();
-        self.scratch.resize(per * crops.len(), 0.0);
-        for (i, (crop, out)) in crops
-            .iter()
-            .zip(self.scratch.chunks_exact_mut(per))
-            .enumerate()
-        {
-            if !fill_input(crop, self.input, out) {
-                return Err(OcrError::Crop {
-                    index: i,
-                    reason: format!(
-                        "{}×{} with stride {} does not fit its {} bytes",
-                        crop.width,
-                        crop.height,
-                        crop.stride,
-                        crop.pixels.len()
-                    ),
-                });
+        let views = self.views.len();
+        self.scratch.resize(per * crops.len() * views, 0.0);
+        let mut inputs = self.scratch.chunks_exact_mut(per);
+        for (i, crop) in crops.iter().enumerate() {
+            for (&view, out) in self.views.iter().zip(&mut inputs) {
+                if !fill_input_view(crop, view, self.input, out) {
+                    return Err(OcrError::Crop {
+                        index: i,
+                        reason: format!(
+                            "{}×{} with stride {} does not fit its {} bytes",
+                            crop.width,
+                            crop.height,
+                            crop.stride,
+                            crop.pixels.len()
+                        ),
+                    });
+                }
             }
         }
-        let shape = [crops.len(), 1, self.input.height, self.input.width];
+        let batch = crops.len() * views;
+        let shape = [batch, 1, self.input.height, self.input.width];
         let tensor = TensorRef::from_array_view((shape, &self.scratch[..]))
             .map_err(|e| OcrError::Inference(e.to_string()))?;
         let outputs = self
@@ -318,15 +359,20 @@ impl Recognizer for OnnxRecognizer {
                 "unexpected output shape {dims:?}"
             )));
         };
-        if n as usize != crops.len() || classes as usize != CHARSET.len() + 1 {
+        if n as usize != batch || classes as usize != CHARSET.len() + 1 {
             return Err(OcrError::Inference(format!(
                 "unexpected output shape {dims:?}"
             )));
         }
-        let per_crop = (steps * classes) as usize;
+        let per_read = (steps * classes) as usize;
         Ok(probs
-            .chunks_exact(per_crop)
-            .map(|p| decode_ctc(p, steps as usize))
+            .chunks_exact(per_read * views)
+            .map(|crop| {
+                let reads = crop
+                    .chunks_exact(per_read)
+                    .map(|p| decode_ctc(p, steps as usize));
+                vote(reads.collect())
+            })
             .collect())
     }
 }

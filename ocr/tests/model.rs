@@ -12,10 +12,11 @@ fn cpu_only() -> RuntimeConfig {
     }
 }
 
+/// Read alone and in five views (voted): both must read the rendered plates, with complete
+/// per-character reads.
 #[test]
 fn committed_model_reads_rendered_plates() {
     let fonts = PlateFonts::load().expect("fonts (run scripts/setup)");
-    let mut recognizer = OnnxRecognizer::load(&bundled_model(), &cpu_only()).expect("model loads");
     let mut rng = fastrand::Rng::with_seed(2024);
     let plates: Vec<(String, RgbImage)> = (0..200)
         .map(|_| {
@@ -25,32 +26,43 @@ fn committed_model_reads_rendered_plates() {
         })
         .collect();
     let pixels: Vec<Vec<u8>> = plates.iter().map(|(_, img)| img.to_gray()).collect();
-    let mut misses = Vec::new();
-    for (chunk, px) in plates.chunks(32).zip(pixels.chunks(32)) {
-        let crops: Vec<GrayCrop> = chunk
-            .iter()
-            .zip(px)
-            .map(|((_, img), p)| GrayCrop::packed(img.width, img.height, p).unwrap())
-            .collect();
-        let reads = recognizer.recognize(&crops).unwrap();
-        assert_eq!(reads.len(), crops.len());
-        for ((truth, _), read) in chunk.iter().zip(reads) {
-            assert!(
-                read.chars
-                    .iter()
-                    .all(|c| (0.0..=1.0).contains(&c.confidence) && c.alternatives.len() == 2)
-            );
-            if &read.text != truth {
-                misses.push(format!(
-                    "{truth} read as {} ({:.2})",
-                    read.text, read.confidence
-                ));
+    for views in [1, 5] {
+        let config = RuntimeConfig {
+            views,
+            ..cpu_only()
+        };
+        let mut recognizer = OnnxRecognizer::load(&bundled_model(), &config).expect("model loads");
+        let mut misses = Vec::new();
+        for (chunk, px) in plates.chunks(32).zip(pixels.chunks(32)) {
+            let crops: Vec<GrayCrop> = chunk
+                .iter()
+                .zip(px)
+                .map(|((_, img), p)| GrayCrop::packed(img.width, img.height, p).unwrap())
+                .collect();
+            let reads = recognizer.recognize(&crops).unwrap();
+            assert_eq!(reads.len(), crops.len());
+            for ((truth, _), read) in chunk.iter().zip(reads) {
+                assert!(
+                    read.chars
+                        .iter()
+                        .all(|c| (0.0..=1.0).contains(&c.confidence) && c.alternatives.len() == 2)
+                );
+                assert_eq!(read.chars.len(), read.text.len());
+                if &read.text != truth {
+                    misses.push(format!(
+                        "{truth} read as {} ({:.2})",
+                        read.text, read.confidence
+                    ));
+                }
             }
         }
+        let exact = 1.0 - misses.len() as f64 / plates.len() as f64;
+        misses.truncate(20);
+        assert!(
+            exact >= 0.99,
+            "{views} view(s): exact {exact:.3}; first misses: {misses:?}"
+        );
     }
-    let exact = 1.0 - misses.len() as f64 / plates.len() as f64;
-    misses.truncate(20);
-    assert!(exact >= 0.99, "exact {exact:.3}; first misses: {misses:?}");
 }
 
 #[test]

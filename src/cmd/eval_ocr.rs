@@ -39,6 +39,9 @@ pub struct OcrArgs {
     /// default: the plain figures are the model's alone.
     #[arg(long)]
     region_priors: bool,
+    /// Views of each crop read and voted on (1–7), instead of the config's `[ocr] views`.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    views: Option<u8>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -75,7 +78,11 @@ pub fn run(a: OcrArgs) -> Result<()> {
         None => custos_ocr::OcrConfig::default(),
     };
     let model = a.model.clone().unwrap_or_else(|| ocr.model_path());
-    let mut recognizer = OnnxRecognizer::load(&model, &ocr.runtime())?;
+    let mut runtime = ocr.runtime();
+    if let Some(views) = a.views {
+        runtime.views = views.into();
+    }
+    let mut recognizer = OnnxRecognizer::load(&model, &runtime)?;
 
     let started = Instant::now();
     let mut reads = Vec::with_capacity(samples.len());
@@ -100,7 +107,13 @@ pub fn run(a: OcrArgs) -> Result<()> {
             None => read.text,
         })
         .collect();
-    let report = Report::new(&samples, &reads, seconds, recognizer.provider().to_string());
+    let report = Report::new(
+        &samples,
+        &reads,
+        seconds,
+        recognizer.provider().to_string(),
+        runtime.views,
+    );
     if a.json {
         println!("{}", serde_json::to_string(&report.json())?);
     } else {
@@ -278,10 +291,17 @@ struct Report {
     examples: Vec<(String, String)>,
     plates_per_s: f64,
     provider: String,
+    views: usize,
 }
 
 impl Report {
-    fn new(samples: &[Sample], reads: &[String], seconds: f64, provider: String) -> Self {
+    fn new(
+        samples: &[Sample],
+        reads: &[String],
+        seconds: f64,
+        provider: String,
+        views: usize,
+    ) -> Self {
         let mut r = Report {
             all: Tally::default(),
             groups: BTreeMap::new(),
@@ -289,6 +309,7 @@ impl Report {
             examples: Vec::new(),
             plates_per_s: samples.len() as f64 / seconds.max(1e-9),
             provider,
+            views,
         };
         for (s, read) in samples.iter().zip(reads) {
             let read = score_text(read, s.us);
@@ -333,8 +354,8 @@ impl Report {
             );
         }
         println!(
-            "\nplates/s: {:.0} (batch 32, provider {})",
-            self.plates_per_s, self.provider
+            "\nplates/s: {:.0} (batch 32, {} view(s) a crop, provider {})",
+            self.plates_per_s, self.views, self.provider
         );
         let conf: Vec<String> = self
             .top_confusions()
@@ -363,6 +384,7 @@ impl Report {
             "char_accuracy": self.all.char_accuracy(),
             "per_region": per_region,
             "plates_per_s": self.plates_per_s,
+            "views": self.views,
             "provider": self.provider,
             "confusions": self.top_confusions().iter().map(|((t, g), n)| format!("{t}>{g}:{n}")).collect::<Vec<_>>(),
         })

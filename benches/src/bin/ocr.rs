@@ -1,7 +1,7 @@
 //! OCR throughput and latency by batch size on the CPU provider: how much batching crops from all
 //! cameras buys. Prints a table, then one JSON line.
 //!
-//! `cargo run --release -p benches --bin ocr [-- --seconds 3 --threads 0]`
+//! `cargo run --release -p benches --bin ocr [-- --seconds 3 --threads 0 --views 1]`
 
 // For the appliance's allocator (see benches/src/lib.rs).
 use benches as _;
@@ -20,6 +20,9 @@ struct Args {
     /// ONNX Runtime intra-op threads (0: its default, all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Views read per plate (`[ocr] views`): plates/s counts plates, each read this many times.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
+    views: u8,
 }
 
 fn main() -> Result<()> {
@@ -27,6 +30,7 @@ fn main() -> Result<()> {
     let config = RuntimeConfig {
         providers: vec![Provider::Cpu],
         threads: args.threads,
+        views: args.views.into(),
         ..RuntimeConfig::default()
     };
     let mut recognizer = OnnxRecognizer::load(&custos_ocr::bundled_model(), &config)
@@ -97,6 +101,7 @@ fn main() -> Result<()> {
         "{}",
         serde_json::json!({
             "provider": recognizer.provider().to_string(),
+            "views": args.views,
             "plates_per_s_b1": rate(1),
             "plates_per_s_b8": rate(8),
             "plates_per_s_b32": rate(32),
