@@ -60,6 +60,12 @@ fn main() -> Result<()> {
         while want.is_some_and(|r| spec.region.as_str() != r) {
             spec = PlateSpec::random_with_letters(&mut rng, letters);
         }
+        // Half the US plates with a free mix of letters and digits, 4–7 long, so the model does
+        // not learn the designs' formats as what US plates say.
+        if rng.bool() {
+            let len = 4 + rng.usize(..4);
+            spec = spec.with_mixed_text(&mut rng, letters, len);
+        }
         // Render with enough detail for the largest plates; `degrade` brings it down. Brazilian
         // plates mostly in the real ones' face (their 1 is a bare bar; a quarter keep the test
         // cameras' face, which the model must read too), and worn harder: the benchmark's are dirty.

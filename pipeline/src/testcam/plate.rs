@@ -666,6 +666,31 @@ impl PlateSpec {
         Self::random_with_letters(rng, COMMON_LETTERS)
     }
 
+    /// The same plate with a main line of `len` characters, each a letter or a digit at random,
+    /// printed as one group. For US designs only (others are returned as they are): real US
+    /// plates carry vanity texts and mixed serials (`R820503`, `SB3X6N`), not only the designs'
+    /// formats, and a model trained on those formats alone learns them as a prior.
+    pub fn with_mixed_text(self, rng: &mut fastrand::Rng, letters: &[u8], len: usize) -> Self {
+        if self.region != Region::Us {
+            return self;
+        }
+        let letters = if letters.is_empty() {
+            COMMON_LETTERS
+        } else {
+            letters
+        };
+        let pattern: String = (0..len.clamp(1, 8))
+            .map(|_| if rng.bool() { 'L' } else { 'D' })
+            .collect();
+        let text = fill_pattern(rng, letters, &pattern);
+        Self {
+            groups: vec![text.clone()],
+            separator: Separator::Space,
+            text,
+            ..self
+        }
+    }
+
     /// A random plate whose letters come from `letters` (upper-case ASCII; empty means
     /// [`COMMON_LETTERS`]).
     pub fn random_with_letters(rng: &mut fastrand::Rng, letters: &[u8]) -> Self {
@@ -1326,6 +1351,23 @@ mod tests {
             regions.insert(spec.region);
         }
         assert_eq!(regions.len(), 3);
+    }
+
+    #[test]
+    fn mixed_text_replaces_us_lines_only() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..200 {
+            let spec = PlateSpec::random(&mut rng);
+            let before = spec.text.clone();
+            let region = spec.region;
+            let mixed = spec.with_mixed_text(&mut rng, COMMON_LETTERS, 6);
+            if region == Region::Us {
+                assert_eq!(mixed.text.len(), 6);
+                assert_eq!(mixed.groups, vec![mixed.text.clone()]);
+            } else {
+                assert_eq!(mixed.text, before);
+            }
+        }
     }
 
     #[test]
