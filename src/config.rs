@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(c.ocr.runtime().views, 5);
         for views in [0, 8] {
             let bad = toml::from_str::<Config>(&format!("[ocr]\nviews = {views}\n"));
-            assert!(bad.unwrap_err().to_string().contains("must be 1 to 7"), "{views}");
+            assert!(
+                bad.unwrap_err().to_string().contains("must be 1 to 7"),
+                "{views}"
+            );
         }
         let bad: Result<Config, _> = toml::from_str("[grpc]\nlisten_port = 1\n");
         assert!(bad.unwrap_err().to_string().contains("listen_port"));
