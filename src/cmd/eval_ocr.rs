@@ -50,9 +50,8 @@ pub struct OcrArgs {
 /// One labelled sample: its group (US state, region or source), truth, and grey pixels.
 struct Sample {
     group: String,
-    /// The plate region, where the labels say it (for `--region-priors`).
+    /// The plate region, where the labels say it (US plates score O as 0; `--region-priors`).
     region: Option<Region>,
-    us: bool,
     truth: String,
     width: usize,
     height: usize,
@@ -207,7 +206,6 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
         samples.push(Sample {
             group,
             region,
-            us,
             truth: score_text(field(plate_col)?, us),
             width: img.width() as usize,
             height: img.height() as usize,
@@ -312,7 +310,7 @@ impl Report {
             views,
         };
         for (s, read) in samples.iter().zip(reads) {
-            let read = score_text(read, s.us);
+            let read = score_text(read, s.region == Some(Region::Us));
             r.all.add(&s.truth, &read);
             r.groups
                 .entry(s.group.clone())
