@@ -430,8 +430,14 @@ pub const COMMON_LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
 pub const ALL_LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const DIGITS: &[u8] = b"0123456789";
 
-/// Expands a pattern: `L` a letter, `D` a digit, anything else kept.
+/// Expands a pattern: `L` a letter of `letters` ([`COMMON_LETTERS`] when empty), `D` a digit,
+/// anything else kept.
 fn fill_pattern(rng: &mut fastrand::Rng, letters: &[u8], pattern: &str) -> String {
+    let letters = if letters.is_empty() {
+        COMMON_LETTERS
+    } else {
+        letters
+    };
     pattern
         .chars()
         .map(|c| match c {
@@ -674,11 +680,6 @@ impl PlateSpec {
         if self.region != Region::Us {
             return self;
         }
-        let letters = if letters.is_empty() {
-            COMMON_LETTERS
-        } else {
-            letters
-        };
         let pattern: String = (0..len.clamp(1, 8))
             .map(|_| if rng.bool() { 'L' } else { 'D' })
             .collect();
@@ -694,11 +695,6 @@ impl PlateSpec {
     /// A random plate whose letters come from `letters` (upper-case ASCII; empty means
     /// [`COMMON_LETTERS`]).
     pub fn random_with_letters(rng: &mut fastrand::Rng, letters: &[u8]) -> Self {
-        let letters = if letters.is_empty() {
-            COMMON_LETTERS
-        } else {
-            letters
-        };
         let roll = rng.u32(0..100);
         let (design, groups, separator) = if roll < 60 {
             let index = rng.usize(..US_STYLES.len());
