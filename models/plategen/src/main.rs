@@ -66,6 +66,16 @@ fn main() -> Result<()> {
             let len = 4 + rng.usize(..4);
             spec = spec.with_mixed_text(&mut rng, letters, len);
         }
+        // A third of them split in two by a mark, dash or space (a real `KC4 * Z3X` was read
+        // `KC41Z3X` when mixed lines were all printed as one group and marks never).
+        if rng.u8(..3) == 0 {
+            spec = spec.with_separator(&mut rng);
+        }
+        // One in five with stacked small letters or a badge beside the main line, which are not
+        // part of the registration (`RT 72LY` is read `72LY`).
+        if rng.u8(..5) == 0 {
+            spec = spec.with_side_print(&mut rng);
+        }
         // Render with enough detail for the largest plates; `degrade` brings it down. Brazilian
         // plates mostly in the real ones' face (their 1 is a bare bar; a quarter keep the test
         // cameras' face, which the model must read too), and worn harder: the benchmark's are dirty.

@@ -455,6 +455,98 @@ enum Separator {
     Dash,
     /// German registration seals between the district and the letters.
     Seals,
+    /// A mark between the groups, as many US and Canadian designs print one (a dot, a star, a
+    /// state seal, New Hampshire's Old Man): it is not a character and must not be read.
+    Mark(Mark),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    Dot,
+    Square,
+    Diamond,
+    Star,
+    /// A pale picture as tall as the characters.
+    Emblem,
+    /// New Mexico's zia: a disc with rays.
+    Sun,
+    /// A state seal: a ring around a disc.
+    Seal,
+}
+
+impl Mark {
+    const ALL: [Mark; 7] = [
+        Mark::Dot,
+        Mark::Square,
+        Mark::Diamond,
+        Mark::Star,
+        Mark::Emblem,
+        Mark::Sun,
+        Mark::Seal,
+    ];
+
+    /// Group gap it needs, in cap heights.
+    fn gap(self) -> f32 {
+        match self {
+            Mark::Emblem | Mark::Sun | Mark::Seal => 0.85,
+            Mark::Dot | Mark::Square | Mark::Diamond | Mark::Star => 0.45,
+        }
+    }
+
+    fn draw(self, img: &mut RgbImage, x: f32, cy: f32, cap: f32, ink: Rgb) {
+        let r = cap * 0.1;
+        match self {
+            Mark::Dot => img.fill_circle(x, cy, r, ink, 1.0),
+            Mark::Square => img.fill_rect(x - r, cy - r, x + r, cy + r, ink, 1.0),
+            Mark::Diamond => img.fill_shape(x - r, cy - r, x + r, cy + r, ink, 1.0, |px, py| {
+                r - (px - x).abs() - (py - cy).abs()
+            }),
+            Mark::Star => {
+                let r = r * 1.5;
+                img.fill_shape(x - r, cy - r, x + r, cy + r, ink, 1.0, |px, py| {
+                    star_sdf(px - x, py - cy, r)
+                })
+            }
+            Mark::Emblem => {
+                // A pale filled oval: as big as a character, but no glyph's shape.
+                let (rx, ry) = (cap * 0.3, cap * 0.45);
+                img.fill_shape(x - rx, cy - ry, x + rx, cy + ry, ink, 0.45, |px, py| {
+                    let (dx, dy) = ((px - x) / rx, (py - cy) / ry);
+                    (1.0 - (dx * dx + dy * dy).sqrt()) * rx
+                })
+            }
+            Mark::Sun => {
+                let r = cap * 0.16;
+                img.fill_circle(x, cy, r, ink, 1.0);
+                // Four bundles of three rays.
+                let (ray, t) = (cap * 0.18, cap * 0.025);
+                for k in -1..=1 {
+                    let o = k as f32 * cap * 0.07;
+                    img.fill_rect(x - r - ray, cy + o - t, x - r, cy + o + t, ink, 1.0);
+                    img.fill_rect(x + r, cy + o - t, x + r + ray, cy + o + t, ink, 1.0);
+                    img.fill_rect(x + o - t, cy - r - ray, x + o + t, cy - r, ink, 1.0);
+                    img.fill_rect(x + o - t, cy + r, x + o + t, cy + r + ray, ink, 1.0);
+                }
+            }
+            Mark::Seal => {
+                let r = cap * 0.38;
+                let ring = cap * 0.05;
+                img.fill_shape(x - r, cy - r, x + r, cy + r, ink, 0.8, |px, py| {
+                    ring - ((px - x).hypot(py - cy) - (r - ring)).abs()
+                });
+                img.fill_circle(x, cy, r * 0.55, ink, 0.55);
+            }
+        }
+    }
+}
+
+/// Print beside a US main line that is not part of the registration, so not in the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SidePrint {
+    /// Small letters stacked on top of each other (a plate type: `R/T`, `TRK`, `C/I`).
+    Stacked(String),
+    /// A sponsor's or cause's badge: a dark box with two lines of small print.
+    Badge(String, String),
 }
 
 /// Ornament behind a US main line (kept pale, so the text keeps its contrast).
@@ -664,6 +756,7 @@ pub struct PlateSpec {
     /// The main line as printed, split where the design puts a space, dash or seals.
     groups: Vec<String>,
     separator: Separator,
+    side: Option<SidePrint>,
 }
 
 impl PlateSpec {
@@ -688,6 +781,54 @@ impl PlateSpec {
             groups: vec![text.clone()],
             separator: Separator::Space,
             text,
+            ..self
+        }
+    }
+
+    /// The same plate with its main line split in two by a mark, a dash or a space, as real US
+    /// designs print serials of any kind (`KC4 * Z3X`). For US designs only (others are returned
+    /// as they are); for OCR training data, which must learn that the marks are no characters.
+    pub fn with_separator(self, rng: &mut fastrand::Rng) -> Self {
+        let len = self.text.len();
+        if self.region != Region::Us || len < 4 {
+            return self;
+        }
+        let at = if self.groups.len() == 2 {
+            self.groups[0].len()
+        } else {
+            rng.usize(2..=len - 2)
+        };
+        let separator = match rng.u8(..5) {
+            0 => Separator::Space,
+            1 => Separator::Dash,
+            _ => Separator::Mark(Mark::ALL[rng.usize(..Mark::ALL.len())]),
+        };
+        Self {
+            groups: vec![self.text[..at].to_string(), self.text[at..].to_string()],
+            separator,
+            ..self
+        }
+    }
+
+    /// The same plate with print beside its main line that is not part of the registration:
+    /// stacked small letters or a badge at the left, as many US plates carry. For US designs
+    /// only (others are returned as they are); for OCR training data, which must learn to leave
+    /// them out of the text.
+    pub fn with_side_print(self, rng: &mut fastrand::Rng) -> Self {
+        if self.region != Region::Us {
+            return self;
+        }
+        let letters =
+            |rng: &mut fastrand::Rng, n: usize| fill_pattern(rng, ALL_LETTERS, &"L".repeat(n));
+        let side = if rng.u8(..3) < 2 {
+            let n = 2 + usize::from(rng.bool());
+            SidePrint::Stacked(letters(rng, n))
+        } else {
+            let (a, b) = (4 + rng.usize(..3), 3 + rng.usize(..3));
+            SidePrint::Badge(letters(rng, a), letters(rng, b))
+        };
+        Self {
+            side: Some(side),
             ..self
         }
     }
@@ -781,6 +922,7 @@ impl PlateSpec {
             design,
             groups,
             separator,
+            side: None,
         }
     }
 
@@ -825,7 +967,16 @@ impl PlateSpec {
         let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
         match self.design {
             Design::Us(i) => {
-                render_us(&mut img, fonts, &US_STYLES[i], &groups, self.separator, rng)
+                let side = self.side.as_ref();
+                render_us(
+                    &mut img,
+                    fonts,
+                    &US_STYLES[i],
+                    &groups,
+                    self.separator,
+                    side,
+                    rng,
+                )
             }
             Design::German | Design::Dutch | Design::French => {
                 render_eu(&mut img, fonts, self.design, &groups, self.separator, rng)
@@ -878,6 +1029,7 @@ fn draw_main_line(
         (_, Separator::Space) => 0.32,
         (_, Separator::Dash) => 0.42,
         (_, Separator::Seals) => 0.62,
+        (_, Separator::Mark(mark)) => mark.gap(),
     };
     let style = TextStyle {
         font,
@@ -896,10 +1048,14 @@ fn draw_main_line(
         draw_text(img, style, groups, shifted, shadow, 0.45);
     }
     let gaps = draw_text(img, style, groups, bx, ink, 1.0);
-    if separator == Separator::Dash {
-        for &g in &gaps {
-            let (hw, hh) = (bx.cap * 0.11, bx.cap * 0.05);
-            img.fill_rect(g - hw, bx.cy - hh, g + hw, bx.cy + hh, ink, 1.0);
+    for &g in &gaps {
+        match separator {
+            Separator::Dash => {
+                let (hw, hh) = (bx.cap * 0.11, bx.cap * 0.05);
+                img.fill_rect(g - hw, bx.cy - hh, g + hw, bx.cy + hh, ink, 1.0);
+            }
+            Separator::Mark(mark) => mark.draw(img, g, bx.cy, bx.cap, ink),
+            Separator::Space | Separator::Seals => {}
         }
     }
     gaps
@@ -911,6 +1067,7 @@ fn render_us(
     style: &UsStyle,
     groups: &[&str],
     separator: Separator,
+    side: Option<&SidePrint>,
     rng: &mut fastrand::Rng,
 ) {
     let (w, h) = (img.width as f32, img.height as f32);
@@ -1020,12 +1177,17 @@ fn render_us(
     }
 
     let shadow = mix(style.ink, style.bottom, 0.55);
-    let main = TextBox {
+    let mut main = TextBox {
         x0: w * 0.065,
         x1: w * 0.935,
         cy: h * 0.535,
         cap: h * 0.44,
     };
+    if let Some(side) = side {
+        let (x0, x1) = (w * 0.06, w * 0.17);
+        main.x0 = x1 + w * 0.02;
+        draw_side_print(img, fonts, side, x0, x1, main.cy, main.cap, style.ink);
+    }
     draw_main_line(
         img,
         &fonts.highway,
@@ -1049,6 +1211,53 @@ fn render_us(
             img.stroke_round_rect(0.0, h * 0.08, h * 0.045, c);
         }
         _ => {}
+    }
+}
+
+/// Draws `side` between `x0` and `x1`, centred on the main line's `cy`.
+#[allow(clippy::too_many_arguments)]
+fn draw_side_print(
+    img: &mut RgbImage,
+    fonts: &PlateFonts,
+    side: &SidePrint,
+    x0: f32,
+    x1: f32,
+    cy: f32,
+    cap: f32,
+    ink: Rgb,
+) {
+    let small = TextStyle {
+        font: &fonts.sans_bold,
+        gap: 0.0,
+        tracking: 0.0,
+    };
+    let line = |cy: f32, cap: f32| TextBox { x0, x1, cy, cap };
+    match side {
+        SidePrint::Stacked(letters) => {
+            let step = cap * 1.05 / letters.len() as f32;
+            for (k, c) in letters.chars().enumerate() {
+                let y = cy - cap * 0.525 + (k as f32 + 0.5) * step;
+                draw_text(
+                    img,
+                    small,
+                    &[&c.to_string()],
+                    line(y, step * 0.72),
+                    ink,
+                    1.0,
+                );
+            }
+        }
+        SidePrint::Badge(top, bottom) => {
+            img.fill_rect(x0, cy - cap * 0.5, x1, cy + cap * 0.5, ink, 1.0);
+            let inner = |cy| TextBox {
+                x0: x0 + cap * 0.06,
+                x1: x1 - cap * 0.06,
+                cy,
+                cap: cap * 0.22,
+            };
+            draw_text(img, small, &[top], inner(cy - cap * 0.2), WHITE, 1.0);
+            draw_text(img, small, &[bottom], inner(cy + cap * 0.2), WHITE, 1.0);
+        }
     }
 }
 
@@ -1363,6 +1572,67 @@ mod tests {
             } else {
                 assert_eq!(mixed.text, before);
             }
+        }
+    }
+
+    #[test]
+    fn separators_split_us_lines_in_two_and_keep_the_text() {
+        let fonts = fonts();
+        let mut rng = fastrand::Rng::with_seed(4);
+        let mut marks = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let spec = PlateSpec::random(&mut rng);
+            let (before, region) = (spec.text.clone(), spec.region);
+            let split = spec.with_separator(&mut rng);
+            assert_eq!(split.text, before);
+            if region == Region::Us {
+                assert_eq!(split.groups.len(), 2, "{:?}", split.groups);
+                assert_eq!(split.groups.concat(), before);
+                assert!(
+                    split.groups.iter().all(|g| g.len() >= 2),
+                    "{:?}",
+                    split.groups
+                );
+                if let Separator::Mark(mark) = split.separator {
+                    marks.insert(format!("{mark:?}"));
+                }
+            }
+            let img = split.render(&fonts, 200, &mut rng);
+            assert_eq!(img.width, 200);
+        }
+        assert_eq!(marks.len(), Mark::ALL.len(), "{marks:?}");
+    }
+
+    #[test]
+    fn side_print_inks_the_left_of_us_plates_and_leaves_the_text_alone() {
+        let fonts = fonts();
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut checked = 0;
+        while checked < 20 {
+            let spec = PlateSpec::random(&mut rng);
+            if spec.region != Region::Us {
+                assert_eq!(spec.clone().with_side_print(&mut rng).side, None);
+                continue;
+            }
+            let with_side = spec.clone().with_side_print(&mut rng);
+            assert_eq!(with_side.text, spec.text);
+            // The same details (stickers, frames, weather) for both renders.
+            let seed = rng.u64(..);
+            let plain = spec.render(&fonts, 300, &mut fastrand::Rng::with_seed(seed));
+            let side = with_side.render(&fonts, 300, &mut fastrand::Rng::with_seed(seed));
+            // Where the print goes: the main line's height, 6 % to 17 % of the width.
+            let (w, h) = (plain.width, plain.height);
+            let mut diff = 0.0;
+            let mut n = 0.0;
+            for y in h * 32 / 100..h * 75 / 100 {
+                for x in w * 6 / 100..w * 17 / 100 {
+                    let (a, b) = (plain.pixels[y * w + x], side.pixels[y * w + x]);
+                    diff += (0..3).map(|c| (a[c] - b[c]).abs()).sum::<f32>() / 3.0;
+                    n += 1.0;
+                }
+            }
+            assert!(diff / n > 10.0, "{}: {}", spec.text, diff / n);
+            checked += 1;
         }
     }
 
