@@ -1231,7 +1231,6 @@ fn draw_side_print(
         gap: 0.0,
         tracking: 0.0,
     };
-    let line = |cy: f32, cap: f32| TextBox { x0, x1, cy, cap };
     match side {
         SidePrint::Stacked(letters) => {
             let step = cap * 1.05 / letters.len() as f32;
@@ -1241,7 +1240,12 @@ fn draw_side_print(
                     img,
                     small,
                     &[&c.to_string()],
-                    line(y, step * 0.72),
+                    TextBox {
+                        x0,
+                        x1,
+                        cy: y,
+                        cap: step * 0.72,
+                    },
                     ink,
                     1.0,
                 );
