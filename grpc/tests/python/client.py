@@ -11,11 +11,13 @@ usage: client.py --proto DIR --port N --ca CA --cert CERT --key KEY --user NAME
 """
 
 import argparse
+import atexit
 import base64
 import hashlib
 import hmac
 import json
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -35,6 +37,8 @@ def generate_stubs(proto_dir):
     from grpc_tools import protoc
 
     out = tempfile.mkdtemp(prefix="custos-stubs-")
+    # Removed when the client exits, so repeated test runs do not pile stubs up in /tmp.
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     files = sorted(
         os.path.join("custos", "v1", f)
         for f in os.listdir(os.path.join(proto_dir, "custos", "v1"))
