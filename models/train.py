@@ -149,7 +149,7 @@ def load_bench(train_tenths):
 
 def synth(count, seed):
     # The generator's version is part of the cache key, so a changed generator is rerun.
-    out = ROOT / "target" / "plategen" / f"v6-{count}-{seed}"
+    out = ROOT / "target" / "plategen" / f"v7-{count}-{seed}"
     if not (out / "regions.txt").exists():
         subprocess.run(
             ["cargo", "run", "--release", "-q", "-p", "custos-plategen", "--bin", "plategen", "--", "--out", str(out),

@@ -165,6 +165,34 @@ fn jpeg(img: &Gray, quality: u8) -> Option<Gray> {
     })
 }
 
+/// Interlaced video, on one crop in eight: the second field (odd lines) is exposed a moment
+/// after the first, so on a moving vehicle it lands shifted sideways (combing, up to 5 % of the
+/// width); on one in sixteen a deinterlacer has doubled the first field's lines instead.
+fn interlace(img: &mut Gray, rng: &mut Rng) {
+    let w = img.width;
+    match rng.u8(..16) {
+        0 | 1 => {
+            let shift =
+                (0.005 + rng.f32() * 0.045) * w as f32 * if rng.bool() { 1.0 } else { -1.0 };
+            let (whole, frac) = (shift.floor(), shift - shift.floor());
+            for y in (1..img.height).step_by(2) {
+                let row: Vec<f32> = img.pixels[y * w..(y + 1) * w].to_vec();
+                let at = |x: f32| row[(x.max(0.0) as usize).min(w - 1)];
+                for x in 0..w {
+                    let src = x as f32 - whole;
+                    img.pixels[y * w + x] = at(src) * (1.0 - frac) + at(src - 1.0) * frac;
+                }
+            }
+        }
+        2 => {
+            for y in (1..img.height).step_by(2) {
+                img.pixels.copy_within((y - 1) * w..y * w, y * w);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The plate as a camera would deliver it, as a `width × height` grayscale crop. `plate` is the
 /// flat rendering; its size sets the detail available.
 pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> Gray {
@@ -313,6 +341,8 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
         *p = v;
     }
 
+    interlace(&mut img, rng);
+
     // Focus and motion blur, sensor noise, compression.
     match rng.u8(..5) {
         0 => box_blur(&mut img, 1, 1),
@@ -346,6 +376,48 @@ mod tests {
             let (u, v) = apply(&h, f[0], f[1]);
             assert!((u - t[0]).abs() < 1e-3 && (v - t[1]).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn interlacing_shifts_or_doubles_the_odd_lines_only() {
+        // Vertical stripes, so a sideways shift shows, a little brighter each line down, so a
+        // doubled line shows.
+        let (w, h) = (40, 10);
+        let mut original = Gray::new(w, h);
+        for (i, p) in original.pixels.iter_mut().enumerate() {
+            *p = if (i % w) / 4 % 2 == 0 { 0.0 } else { 200.0 } + (i / w) as f32;
+        }
+        let (mut combed, mut doubled) = (0, 0);
+        for seed in 0..400 {
+            let mut img = Gray {
+                pixels: original.pixels.clone(),
+                ..original
+            };
+            interlace(&mut img, &mut Rng::with_seed(seed));
+            let line = |g: &Gray, y: usize| g.pixels[y * w..(y + 1) * w].to_vec();
+            assert!(
+                (0..h)
+                    .step_by(2)
+                    .all(|y| line(&img, y) == line(&original, y)),
+                "the first field (even lines) stays as it was"
+            );
+            if (1..h)
+                .step_by(2)
+                .all(|y| line(&img, y) == line(&img, y - 1))
+            {
+                doubled += 1;
+            } else if (1..h)
+                .step_by(2)
+                .all(|y| line(&img, y) != line(&original, y))
+            {
+                combed += 1;
+            } else {
+                assert_eq!(img.pixels, original.pixels, "seed {seed}: partly changed");
+            }
+        }
+        // One in eight combed, one in sixteen doubled.
+        assert!((30..=75).contains(&combed), "{combed} of 400 combed");
+        assert!((12..=45).contains(&doubled), "{doubled} of 400 doubled");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use custos_pipeline::testcam::plate::{ALL_LETTERS, COMMON_LETTERS, PlateFonts, PlateSpec, Region};
+use custos_pipeline::testcam::plate::{
+    ALL_LETTERS, COMMON_LETTERS, LETTERING_FACE_PATHS, PlateFonts, PlateSpec, Region,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -35,7 +37,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let fonts = PlateFonts::load()?;
+    let fonts = PlateFonts::load()?.with_lettering_faces(LETTERING_FACE_PATHS)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     // Each crop has its own generator seeded from (seed, index), so the output does not depend
@@ -75,6 +77,11 @@ fn main() -> Result<()> {
         // part of the registration (`RT 72LY` is read `72LY`).
         if rng.u8(..5) == 0 {
             spec = spec.with_side_print(&mut rng);
+        }
+        // Half in another face, width, spacing or size than the design's (`721902` in a wide face
+        // was read `72902`, M and W of other faces H and M).
+        if rng.bool() {
+            spec = spec.with_lettering(&mut rng);
         }
         // Render with enough detail for the largest plates; `degrade` brings it down. Brazilian
         // plates mostly in the real ones' face (their 1 is a bare bar; a quarter keep the test

@@ -20,6 +20,20 @@ pub const SANS_BOLD_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bo
 pub const SANS_CONDENSED_BOLD_PATH: &str =
     "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf";
 
+/// Faces real US plates' main lines resemble besides Highway Gothic, for OCR training data:
+/// narrower and wider road-sign series (fonts-roadgeek), a plain, a condensed and a monospaced
+/// bold sans (fonts-dejavu-core, fonts-dejavu-extra).
+pub const LETTERING_FACE_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/roadgeek/RG2014B.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014C.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014E.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014EM.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014F.ttf",
+    SANS_BOLD_PATH,
+    SANS_CONDENSED_BOLD_PATH,
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+];
+
 /// A plate font could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum FontError {
@@ -96,6 +110,8 @@ pub struct PlateFonts {
     din: PlateFont,
     sans_bold: PlateFont,
     sans_condensed_bold: PlateFont,
+    /// Other faces for US main lines ([`PlateSpec::with_lettering`]); none unless loaded.
+    lettering: Vec<PlateFont>,
 }
 
 impl fmt::Debug for PlateFonts {
@@ -127,7 +143,17 @@ impl PlateFonts {
             din: PlateFont::load(din)?,
             sans_bold: PlateFont::load(sans_bold)?,
             sans_condensed_bold: PlateFont::load(sans_condensed_bold)?,
+            lettering: Vec::new(),
         })
+    }
+
+    /// Adds faces that US main lines with [`PlateSpec::with_lettering`] are printed in (for
+    /// OCR training data: [`LETTERING_FACE_PATHS`]).
+    pub fn with_lettering_faces(mut self, paths: &[&str]) -> Result<Self, FontError> {
+        for path in paths {
+            self.lettering.push(PlateFont::load(Path::new(path))?);
+        }
+        Ok(self)
     }
 }
 
@@ -328,6 +354,20 @@ struct TextStyle<'a> {
     gap: f32,
     /// Extra space between letters, in cap heights.
     tracking: f32,
+    /// Glyph width against the face's own (1 = as designed); spacing scales with it.
+    width: f32,
+}
+
+impl<'a> TextStyle<'a> {
+    /// A main line in `font` as designed; the gap between groups is the separator's.
+    fn main_line(font: &'a PlateFont) -> Self {
+        Self {
+            font,
+            gap: 0.0,
+            tracking: 0.06,
+            width: 1.0,
+        }
+    }
 }
 
 /// Lays out `groups` (at most this wide, narrowed horizontally if needed, so the ink never
@@ -341,9 +381,12 @@ fn draw_text(
     alpha: f32,
 ) -> Vec<f32> {
     let sy = bx.cap / style.font.cap_ratio;
-    let mut scale = PxScale { x: sy, y: sy };
+    let mut scale = PxScale {
+        x: sy * style.width,
+        y: sy,
+    };
     let box_w = (bx.x1 - bx.x0).max(1.0);
-    let mut laid = layout(style, groups, scale, bx.cap);
+    let mut laid = layout(style, groups, scale, bx.cap * style.width);
     for _ in 0..4 {
         let Some(ink) = laid.ink else {
             return Vec::new();
@@ -757,6 +800,20 @@ pub struct PlateSpec {
     groups: Vec<String>,
     separator: Separator,
     side: Option<SidePrint>,
+    lettering: Option<Lettering>,
+}
+
+/// A US main line printed other than as its design prints it: in another face, wider or
+/// narrower, more widely spaced, larger or smaller.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Lettering {
+    /// Which of the loaded lettering faces (taken modulo their number).
+    face: usize,
+    width: f32,
+    /// Extra space between letters, in cap heights.
+    tracking: f32,
+    /// Cap height against the design's.
+    cap: f32,
 }
 
 impl PlateSpec {
@@ -829,6 +886,28 @@ impl PlateSpec {
         };
         Self {
             side: Some(side),
+            ..self
+        }
+    }
+
+    /// The same plate with its main line lettered otherwise: in one of the faces
+    /// [`PlateFonts::with_lettering_faces`] loaded (Highway Gothic when none are), 0.8–1.35 times
+    /// as wide, 0–0.3 cap heights between letters, 0.85–1.2 times as tall. For US designs only
+    /// (others are returned as they are); for OCR training data: real US plates use many faces,
+    /// and a model that saw one reads a wide face's characters into each other (`721902` read
+    /// `72902`) and confuses its M, W and H.
+    pub fn with_lettering(self, rng: &mut fastrand::Rng) -> Self {
+        if self.region != Region::Us {
+            return self;
+        }
+        let lettering = Lettering {
+            face: rng.usize(..1024),
+            width: 0.8 + rng.f32() * 0.55,
+            tracking: rng.f32() * 0.3,
+            cap: 0.85 + rng.f32() * 0.35,
+        };
+        Self {
+            lettering: Some(lettering),
             ..self
         }
     }
@@ -923,6 +1002,7 @@ impl PlateSpec {
             groups,
             separator,
             side: None,
+            lettering: None,
         }
     }
 
@@ -966,18 +1046,7 @@ impl PlateSpec {
         let mut img = RgbImage::new(width, height, WHITE);
         let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
         match self.design {
-            Design::Us(i) => {
-                let side = self.side.as_ref();
-                render_us(
-                    &mut img,
-                    fonts,
-                    &US_STYLES[i],
-                    &groups,
-                    self.separator,
-                    side,
-                    rng,
-                )
-            }
+            Design::Us(i) => render_us(&mut img, fonts, &US_STYLES[i], self, rng),
             Design::German | Design::Dutch | Design::French => {
                 render_eu(&mut img, fonts, self.design, &groups, self.separator, rng)
             }
@@ -1014,10 +1083,11 @@ fn count_runs(text: &str) -> usize {
         .count()
 }
 
-/// Draws the main line with its separators; `gap` is the group gap in cap heights.
+/// Draws the main line in `face` (its gap is set here, from the separator) with its
+/// separators.
 fn draw_main_line(
     img: &mut RgbImage,
-    font: &PlateFont,
+    face: TextStyle<'_>,
     groups: &[&str],
     separator: Separator,
     bx: TextBox,
@@ -1031,11 +1101,7 @@ fn draw_main_line(
         (_, Separator::Seals) => 0.62,
         (_, Separator::Mark(mark)) => mark.gap(),
     };
-    let style = TextStyle {
-        font,
-        gap,
-        tracking: 0.06,
-    };
+    let style = TextStyle { gap, ..face };
     if let Some(shadow) = emboss {
         // Embossed characters cast a faint shadow down-right.
         let off = bx.cap * 0.035;
@@ -1065,9 +1131,7 @@ fn render_us(
     img: &mut RgbImage,
     fonts: &PlateFonts,
     style: &UsStyle,
-    groups: &[&str],
-    separator: Separator,
-    side: Option<&SidePrint>,
+    spec: &PlateSpec,
     rng: &mut fastrand::Rng,
 ) {
     let (w, h) = (img.width as f32, img.height as f32);
@@ -1117,6 +1181,7 @@ fn render_us(
         font: &fonts.sans_bold,
         gap: 0.0,
         tracking: 0.08,
+        width: 1.0,
     };
     draw_text(
         img,
@@ -1136,6 +1201,7 @@ fn render_us(
         font: &fonts.sans_condensed_bold,
         gap: 0.0,
         tracking: 0.06,
+        width: 1.0,
     };
     draw_text(
         img,
@@ -1172,6 +1238,7 @@ fn render_us(
             font: &fonts.sans_bold,
             gap: 0.0,
             tracking: 0.0,
+            width: 1.0,
         };
         draw_text(img, small, &[&year], bx, rgb(20, 20, 20), 0.9);
     }
@@ -1183,16 +1250,30 @@ fn render_us(
         cy: h * 0.535,
         cap: h * 0.44,
     };
-    if let Some(side) = side {
+    let mut face = TextStyle::main_line(&fonts.highway);
+    if let Some(l) = spec.lettering {
+        face = TextStyle {
+            font: fonts
+                .lettering
+                .get(l.face % fonts.lettering.len().max(1))
+                .unwrap_or(&fonts.highway),
+            tracking: l.tracking,
+            width: l.width,
+            ..face
+        };
+        main.cap *= l.cap;
+    }
+    if let Some(side) = &spec.side {
         let (x0, x1) = (w * 0.06, w * 0.17);
         main.x0 = x1 + w * 0.02;
         draw_side_print(img, fonts, side, x0, x1, main.cy, main.cap, style.ink);
     }
+    let groups: Vec<&str> = spec.groups.iter().map(String::as_str).collect();
     draw_main_line(
         img,
-        &fonts.highway,
-        groups,
-        separator,
+        face,
+        &groups,
+        spec.separator,
         main,
         style.ink,
         Some(shadow),
@@ -1230,6 +1311,7 @@ fn draw_side_print(
         font: &fonts.sans_bold,
         gap: 0.0,
         tracking: 0.0,
+        width: 1.0,
     };
     match side {
         SidePrint::Stacked(letters) => {
@@ -1314,6 +1396,7 @@ fn render_eu(
             font: &fonts.din,
             gap: 0.0,
             tracking: 0.0,
+            width: 1.0,
         };
         draw_text(img, style, &[dept], bx, WHITE, 1.0);
         x1 = w - band - w * 0.02;
@@ -1324,7 +1407,15 @@ fn render_eu(
         cy: h * 0.5,
         cap: h * 0.66,
     };
-    let gaps = draw_main_line(img, &fonts.din, groups, separator, main, BLACK, None);
+    let gaps = draw_main_line(
+        img,
+        TextStyle::main_line(&fonts.din),
+        groups,
+        separator,
+        main,
+        BLACK,
+        None,
+    );
     if separator == Separator::Seals
         && let Some(&g) = gaps.first()
     {
@@ -1374,6 +1465,7 @@ fn draw_eu_band(img: &mut RgbImage, fonts: &PlateFonts, x0: f32, band: f32, coun
         font: &fonts.din,
         gap: 0.0,
         tracking: 0.0,
+        width: 1.0,
     };
     draw_text(img, style, &[country], bx, WHITE, 1.0);
 }
@@ -1399,6 +1491,7 @@ fn render_brazil_old(
         font: &fonts.sans_condensed_bold,
         gap: 0.0,
         tracking: 0.06,
+        width: 1.0,
     };
     draw_text(img, style, &[city], city_box, BLACK, 1.0);
     for x in [w * 0.1, w * 0.9] {
@@ -1415,6 +1508,7 @@ fn render_brazil_old(
             font: &fonts.sans_condensed_bold,
             gap: 0.42,
             tracking: 0.06,
+            width: 1.0,
         };
         for g in draw_text(img, style, groups, main, BLACK, 1.0) {
             let r = main.cap * 0.06;
@@ -1423,7 +1517,7 @@ fn render_brazil_old(
     } else {
         draw_main_line(
             img,
-            &fonts.sans_condensed_bold,
+            TextStyle::main_line(&fonts.sans_condensed_bold),
             groups,
             Separator::Dash,
             main,
@@ -1449,6 +1543,7 @@ fn render_mercosur(img: &mut RgbImage, fonts: &PlateFonts, groups: &[&str]) {
         font: &fonts.din,
         gap: 0.0,
         tracking: 0.1,
+        width: 1.0,
     };
     draw_text(img, style, &["BRASIL"], bx, WHITE, 1.0);
     // Flag at the right, Mercosur mark at the left.
@@ -1476,7 +1571,15 @@ fn render_mercosur(img: &mut RgbImage, fonts: &PlateFonts, groups: &[&str]) {
         cy: h * 0.62,
         cap: h * 0.54,
     };
-    draw_main_line(img, &fonts.din, groups, Separator::Space, main, BLACK, None);
+    draw_main_line(
+        img,
+        TextStyle::main_line(&fonts.din),
+        groups,
+        Separator::Space,
+        main,
+        BLACK,
+        None,
+    );
     img.stroke_round_rect(h * 0.015, h * 0.06, h * 0.03, rgb(30, 30, 30));
 }
 
@@ -1580,6 +1683,52 @@ mod tests {
     }
 
     #[test]
+    fn lettering_redraws_us_main_lines_and_keeps_the_text() {
+        let plain_fonts = fonts();
+        let lettered_fonts = match fonts().with_lettering_faces(LETTERING_FACE_PATHS) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut checked = 0;
+        while checked < 20 {
+            let spec = PlateSpec::random(&mut rng);
+            if spec.region != Region::Us {
+                assert_eq!(spec.clone().with_lettering(&mut rng).lettering, None);
+                continue;
+            }
+            let lettered = spec.clone().with_lettering(&mut rng);
+            assert_eq!(lettered.text, spec.text);
+            // The same details (stickers, frames, weather) for every render.
+            let seed = rng.u64(..);
+            let render = |spec: &PlateSpec, fonts: &PlateFonts| {
+                spec.render(fonts, 300, &mut fastrand::Rng::with_seed(seed))
+            };
+            let plain = render(&spec, &lettered_fonts);
+            // Without lettering faces loaded (the test cameras), lettering changes only the
+            // size and spacing of Highway Gothic; with them, the face as well.
+            let differ = |a: &RgbImage, b: &RgbImage| {
+                let (w, h) = (a.width, a.height);
+                let mut diff = 0.0;
+                for y in h * 30 / 100..h * 75 / 100 {
+                    for x in 0..w {
+                        let (p, q) = (a.pixels[y * w + x], b.pixels[y * w + x]);
+                        diff += (0..3).map(|c| (p[c] - q[c]).abs()).sum::<f32>();
+                    }
+                }
+                diff / (w * h) as f32
+            };
+            assert_eq!(differ(&plain, &render(&spec, &plain_fonts)), 0.0);
+            let resized = render(&lettered, &plain_fonts);
+            assert!(differ(&plain, &resized) > 1.0);
+            assert!(differ(&resized, &render(&lettered, &lettered_fonts)) > 1.0);
+            checked += 1;
+        }
+        let missing = fonts().with_lettering_faces(&["/nonexistent/face.ttf"]);
+        assert!(matches!(missing, Err(FontError::Missing { .. })));
+    }
+
+    #[test]
     fn separators_split_us_lines_in_two_and_keep_the_text() {
         let fonts = fonts();
         let mut rng = fastrand::Rng::with_seed(4);
@@ -1665,6 +1814,7 @@ mod tests {
             font: &fonts.highway,
             gap: 0.0,
             tracking: 0.06,
+            width: 1.0,
         };
         let bx = TextBox {
             x0: 10.0,
