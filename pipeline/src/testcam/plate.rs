@@ -1682,6 +1682,28 @@ mod tests {
         }
     }
 
+    /// Twenty random US plates, each with `change` applied and a seed that gives both renders
+    /// the same details (stickers, frames, weather); checks that `change` keeps the text and
+    /// leaves other regions' plates as they are.
+    fn changed_us_plates(
+        seed: u64,
+        change: fn(PlateSpec, &mut fastrand::Rng) -> PlateSpec,
+    ) -> Vec<(PlateSpec, PlateSpec, u64)> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut out = Vec::new();
+        while out.len() < 20 {
+            let spec = PlateSpec::random(&mut rng);
+            let changed = change(spec.clone(), &mut rng);
+            if spec.region != Region::Us {
+                assert_eq!(format!("{changed:?}"), format!("{spec:?}"));
+                continue;
+            }
+            assert_eq!(changed.text, spec.text);
+            out.push((spec, changed, rng.u64(..)));
+        }
+        out
+    }
+
     #[test]
     fn lettering_redraws_us_main_lines_and_keeps_the_text() {
         let plain_fonts = fonts();
@@ -1689,18 +1711,7 @@ mod tests {
             Ok(f) => f,
             Err(e) => panic!("{e}"),
         };
-        let mut rng = fastrand::Rng::with_seed(7);
-        let mut checked = 0;
-        while checked < 20 {
-            let spec = PlateSpec::random(&mut rng);
-            if spec.region != Region::Us {
-                assert_eq!(spec.clone().with_lettering(&mut rng).lettering, None);
-                continue;
-            }
-            let lettered = spec.clone().with_lettering(&mut rng);
-            assert_eq!(lettered.text, spec.text);
-            // The same details (stickers, frames, weather) for every render.
-            let seed = rng.u64(..);
+        for (spec, lettered, seed) in changed_us_plates(7, PlateSpec::with_lettering) {
             let render = |spec: &PlateSpec, fonts: &PlateFonts| {
                 spec.render(fonts, 300, &mut fastrand::Rng::with_seed(seed))
             };
@@ -1722,7 +1733,6 @@ mod tests {
             let resized = render(&lettered, &plain_fonts);
             assert!(differ(&plain, &resized) > 1.0);
             assert!(differ(&resized, &render(&lettered, &lettered_fonts)) > 1.0);
-            checked += 1;
         }
         let missing = fonts().with_lettering_faces(&["/nonexistent/face.ttf"]);
         assert!(matches!(missing, Err(FontError::Missing { .. })));
@@ -1759,18 +1769,7 @@ mod tests {
     #[test]
     fn side_print_inks_the_left_of_us_plates_and_leaves_the_text_alone() {
         let fonts = fonts();
-        let mut rng = fastrand::Rng::with_seed(5);
-        let mut checked = 0;
-        while checked < 20 {
-            let spec = PlateSpec::random(&mut rng);
-            if spec.region != Region::Us {
-                assert_eq!(spec.clone().with_side_print(&mut rng).side, None);
-                continue;
-            }
-            let with_side = spec.clone().with_side_print(&mut rng);
-            assert_eq!(with_side.text, spec.text);
-            // The same details (stickers, frames, weather) for both renders.
-            let seed = rng.u64(..);
+        for (spec, with_side, seed) in changed_us_plates(5, PlateSpec::with_side_print) {
             let plain = spec.render(&fonts, 300, &mut fastrand::Rng::with_seed(seed));
             let side = with_side.render(&fonts, 300, &mut fastrand::Rng::with_seed(seed));
             // Where the print goes: the main line's height, 6 % to 17 % of the width.
@@ -1785,7 +1784,6 @@ mod tests {
                 }
             }
             assert!(diff / n > 10.0, "{}: {}", spec.text, diff / n);
-            checked += 1;
         }
     }
 
