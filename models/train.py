@@ -15,6 +15,7 @@ Writes models/ocr.onnx and models/ocr-metrics.json. A developer step, never part
 import argparse
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageFilter
 
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BLANK = 0  # CTC blank is class 0; CHARSET[i] is class i + 1
@@ -180,6 +181,34 @@ def augment_real(img, rng):
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
+def degrade_real(img, rng):
+    """A real crop as a distant or poor camera delivers it: the plate 45–120 px wide, then
+    interlacing, blur, noise and JPEG, as plategen degrades its plates; back at model size.
+    (The crop is already squeezed to the model's 160 × 48; a US plate is about twice as wide as
+    tall, so the camera saw about half as many lines as columns.)"""
+    h, w = img.shape
+    lw = int(rng.uniform(45, 120))
+    lh = max(8, round(lw * rng.uniform(0.4, 0.55)))
+    small = np.asarray(Image.fromarray(img).resize((lw, lh), Image.BOX), dtype=np.float32).copy()
+    if rng.random() < 0.3:
+        # The second field shifted sideways, as on a moving vehicle.
+        xs = np.arange(lw) - rng.uniform(0.005, 0.035) * lw * rng.choice([-1, 1])
+        x0 = np.clip(np.floor(xs).astype(int), 0, lw - 1)
+        x1 = np.clip(x0 + 1, 0, lw - 1)
+        f = xs - np.floor(xs)
+        odd = small[1::2]
+        small[1::2] = odd[:, x0] * (1 - f) + odd[:, x1] * f
+    small += rng.normal(0, rng.uniform(0, 8), small.shape)
+    im = Image.fromarray(np.clip(small, 0, 255).astype(np.uint8))
+    if rng.random() < 0.4:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0)))
+    if rng.random() < 0.6:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=int(rng.integers(20, 86)))
+        im = Image.open(io.BytesIO(buf.getvalue()))
+    return np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.uint8)
+
+
 def greedy(probs):
     """Best path decoding: argmax per step, collapse repeats, drop blanks."""
     best = probs.argmax(-1)
@@ -217,6 +246,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--real-share", type=float, default=0.25, help="share of each batch drawn from real crops")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--real-degrade", type=float, default=0.0,
+                    help="share of real crops shrunk to a distant camera's plate size and degraded")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "models" / "ocr.onnx"))
     ap.add_argument("--checkpoint", default=str(ROOT / "target" / "ocr-train.pt"),
@@ -278,6 +309,8 @@ def main():
         texts = [labels[i] for i in idx]
         for j in rng.integers(0, len(real_train), n_real):
             img, text = real_train[j]
+            if rng.random() < args.real_degrade:
+                img = degrade_real(img, rng)
             imgs.append(augment_real(img, rng))
             texts.append(text)
         x = torch.from_numpy(np.stack(imgs)).float().unsqueeze(1).to(device)
