@@ -350,13 +350,18 @@ def main():
 
     Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.checkpoint)
-    model.cpu()
+    export(model, args.out, metrics)
+
+
+def export(model, out, metrics):
+    """Writes the ONNX model (dynamic batch, opset 17) and `ocr-metrics.json` beside it."""
+    model.cpu().eval()
     dummy = torch.zeros(1, 1, HEIGHT, WIDTH)
     torch.onnx.export(
-        Exported(model), dummy, args.out, input_names=["images"], output_names=["probs"],
+        Exported(model), dummy, out, input_names=["images"], output_names=["probs"],
         dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"}}, opset_version=17, dynamo=False)
-    Path(args.out).with_name("ocr-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)", flush=True)
+    Path(out).with_name("ocr-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB)", flush=True)
 
 
 if __name__ == "__main__":
