@@ -104,7 +104,10 @@ def clean(text):
 
 
 def load_crop(path):
-    im = Image.open(path).convert("L")
+    return load_image(Image.open(path).convert("L"))
+
+
+def load_image(im):
     # As the runtime resizes (ocr/src/preprocess.rs): area averaging when shrinking, else bilinear.
     shrink = im.width >= WIDTH and im.height >= HEIGHT
     return np.asarray(im.resize((WIDTH, HEIGHT), Image.BOX if shrink else Image.BILINEAR), dtype=np.uint8)
@@ -131,9 +134,7 @@ def load_bench(train_tenths):
     """OpenALPR US crops: `train_tenths` of them may be trained on; the rest are held out and
     written to target/ocr-bench-held.tsv so `custos eval ocr` can score exactly those."""
     d = DATA / "alpr-bench" / "ocr-crops"
-    with open(d / "labels.tsv") as f:
-        header = f.readline()
-        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    header, rows = read_tsv(d / "labels.tsv")
     train, held, held_lines = [], [], [header]
     for row in rows:
         sample = (load_crop(d / row[0]), clean(row[-1]))
@@ -142,10 +143,43 @@ def load_bench(train_tenths):
             held_lines.append("\t".join(row) + "\n")
         else:
             train.append(sample)
-    out = ROOT / "target" / "ocr-bench-held.tsv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(held_lines))
+    write_target("ocr-bench-held.tsv", held_lines)
     return train, held
+
+
+def load_scene_boxes(train_tenths):
+    """OpenALPR scene boxes (alpr-bench/MANIFEST.tsv), cut as `custos eval ocr --manifest` cuts
+    them: `train_tenths` of the images may be trained on; the rest are written to
+    target/manifest-held.tsv (image paths relative to alpr-bench/) for `custos eval ocr`."""
+    d = DATA / "alpr-bench"
+    header, rows = read_tsv(d / "MANIFEST.tsv")
+    train, held_lines = [], [header]
+    for row in rows:
+        if held_out(row[0], 10 - train_tenths):
+            held_lines.append("\t".join(row) + "\n")
+            continue
+        image = Image.open(d / row[0]).convert("L")
+        x, y, w, h = (max(0, int(v)) for v in row[2:6])
+        # The margin the evaluation adds (src/cmd/eval_ocr.rs).
+        mx, my = w // 20 + 1, h // 8 + 1
+        box = (max(0, x - mx), max(0, y - my), min(image.width, x + w + mx), min(image.height, y + h + my))
+        train.append((load_image(image.crop(box)), clean(row[-1])))
+    if train:  # with none trained on, the held-out set is MANIFEST.tsv itself
+        write_target("manifest-held.tsv", held_lines)
+    return train
+
+
+def read_tsv(path):
+    """The header line (kept for the held-out lists) and the tab-separated rows of a label file."""
+    with open(path) as f:
+        header = f.readline()
+        return header, [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def write_target(name, lines):
+    out = ROOT / "target" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(lines))
 
 
 def synth(count, seed):
@@ -260,6 +294,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--bench-train-tenths", type=int, default=0, choices=range(0, 10),
                     help="tenths of alpr-bench/ocr-crops to train on (the rest is held out and scored)")
+    ap.add_argument("--bench-scene-tenths", type=int, default=0, choices=range(0, 10),
+                    help="tenths of the alpr-bench/MANIFEST.tsv images whose boxes are trained on "
+                         "(the rest are listed in target/manifest-held.tsv)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -271,9 +308,10 @@ def main():
     br_idx, other_idx = np.flatnonzero(is_br), np.flatnonzero(~is_br)
     real_train, real_held = load_real()
     bench_train, bench = load_bench(args.bench_train_tenths)
-    real_train += bench_train
-    print(f"data: {len(crops)} synthetic, {len(real_train)} real train ({len(bench_train)} of them "
-          f"benchmark crops), {len(real_held)} real held out, {len(bench)} benchmark crops held out "
+    scene_train = load_scene_boxes(args.bench_scene_tenths)
+    real_train += bench_train + scene_train
+    print(f"data: {len(crops)} synthetic, {len(real_train)} real train ({len(bench_train)} benchmark crops, "
+          f"{len(scene_train)} benchmark scene boxes), {len(real_held)} real held out, {len(bench)} benchmark crops held out "
           f"({time.time() - started:.0f} s)", flush=True)
 
     device = torch.device(args.device)
@@ -344,6 +382,7 @@ def main():
         "real_train": len(real_train),
         "bench_crops_trained_on": len(bench_train),
         "bench_crops_held_out": len(bench),
+        "bench_scene_boxes_trained_on": len(scene_train),
         "real_held_out": len(real_held),
     }
     print(json.dumps(metrics), flush=True)
