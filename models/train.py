@@ -4,7 +4,9 @@
 Data: synthetic crops from `plategen` (Rust, reusing the test cameras' plate renderer, degraded
 like real cameras degrade plates) plus the real crops in ../shared/data/train-real (90 % for
 training, 10 % held out). Evaluated on the held-out real crops and on the OpenALPR benchmark's US
-crops (alpr-bench/ocr-crops), which are never trained on.
+crops (alpr-bench/ocr-crops). `--bench-train-tenths` and `--bench-scene-tenths` train on part of
+the benchmark's crops and scene boxes; the rest stay held out (lists in target/) and are the only
+ones to report.
 
     python3 models/train.py --minutes 40          # CPU, ~40 min on 2 cores
     python3 models/train.py --minutes 10 --device cuda
