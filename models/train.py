@@ -11,6 +11,7 @@ ones to report.
     python3 models/train.py --minutes 40          # CPU, ~40 min on 2 cores
     python3 models/train.py --minutes 10 --device cuda
     python3 models/train.py --minutes 30 --resume target/ocr-train.pt   # train on
+    python3 models/train.py --minutes 30 --resume models/ocr.onnx       # train on the committed model
 
 Writes models/ocr.onnx and models/ocr-metrics.json. A developer step, never part of CI.
 """
@@ -28,9 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from onnx import numpy_helper
 from PIL import Image, ImageFilter
 
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -99,6 +102,46 @@ class Exported(nn.Module):
 
     def forward(self, images):
         return F.softmax(self.model(images), dim=-1)
+
+
+def state_from_onnx(path, samples):
+    """Training weights rebuilt from an exported model, which is all a fresh clone has (checkpoints
+    are not committed). The export folded each batch norm into the convolution before it, so the
+    folded weights go into the convolutions, and each batch norm is set to pass its input through
+    plus the folded bias: its running statistics are those of its input over `samples` (crops,
+    text), and its scale and shift undo them. Eval output is the exported model's; in training
+    the batch statistics are close to these, so the first steps do not undo what was learnt."""
+    graph = onnx.load(path).graph
+    values = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    model = PlateOcr().eval()
+    modules = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    if len(convs) != len(modules):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(modules)}")
+    folded_bias = {}
+    with torch.no_grad():
+        for node, module in zip(convs, modules):
+            weight, bias = (values[name] for name in node.input[1:3])
+            if weight.shape != module.weight.shape:
+                raise SystemExit(f"{path}: {node.input[1]} is {list(weight.shape)}, not {list(module.weight.shape)}")
+            module.weight.copy_(weight)
+            if module.bias is None:
+                folded_bias[module] = bias
+            else:
+                module.bias.copy_(bias)
+        h = torch.from_numpy(np.stack([img for img, _ in samples])).float().unsqueeze(1) / 127.5 - 1.0
+        layers = list(model.features)
+        for layer, after in zip(layers, layers[1:] + [None]):
+            if isinstance(after, nn.BatchNorm2d):
+                h = layer(h)
+                mean, var = h.mean((0, 2, 3)), h.var((0, 2, 3), unbiased=False)
+                after.running_mean.copy_(mean)
+                after.running_var.copy_(var)
+                after.weight.copy_(torch.sqrt(var + after.eps))
+                after.bias.copy_(folded_bias[layer] + mean)
+            else:
+                h = layer(h)
+    return model.state_dict()
 
 
 def clean(text):
@@ -288,7 +331,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "models" / "ocr.onnx"))
     ap.add_argument("--checkpoint", default=str(ROOT / "target" / "ocr-train.pt"),
                     help="weights are saved here at the end (not committed)")
-    ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint")
+    ap.add_argument("--resume", help="start from the weights of an earlier run's --checkpoint, or of an "
+                                     "exported model (.onnx, e.g. the committed one)")
     ap.add_argument("--lr", type=float, default=2e-3,
                     help="peak learning rate (lower it when resuming, or the warm-up undoes what was learnt)")
     ap.add_argument("--br-share", type=float,
@@ -320,7 +364,9 @@ def main():
     model = PlateOcr().to(device)
     if args.resume:
         # Not strict: a checkpoint from before the context layers lacks them (they start at zero).
-        missing, unexpected = model.load_state_dict(torch.load(args.resume, map_location=device), strict=False)
+        state = (state_from_onnx(args.resume, real_train) if args.resume.endswith(".onnx")
+                 else torch.load(args.resume, map_location=device))
+        missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("context.") for k in missing):
             raise SystemExit(f"{args.resume}: does not fit: missing {missing}, unexpected {unexpected}")
         print(f"resumed from {args.resume}" + (f" (new: {', '.join(missing)})" if missing else ""), flush=True)
