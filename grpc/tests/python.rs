@@ -19,7 +19,7 @@ async fn python_grpcio_client() {
     let pw = f.dir.path().join("password");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
     let manifest = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("python3")
+    let mut child = Command::new(common::python3())
         .arg(format!("{manifest}/tests/python/client.py"))
         .args(["--proto", &format!("{manifest}/proto")])
         .args(["--port", &f.port.to_string()])

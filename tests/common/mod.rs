@@ -123,12 +123,12 @@ impl Provisioned {
         )
     }
 
-    /// `python3 SCRIPT` (a path under the repository) with the connection and login arguments
+    /// The venv's `python3 SCRIPT` (a path under the repository) with the connection and login arguments
     /// every client script here takes.
     pub fn python(&self, script: &str, port: u16) -> Command {
         let manifest = env!("CARGO_MANIFEST_DIR");
         let (pki, who) = (&self.pki, format!("{}-{}", self.agency, self.person));
-        let mut c = Command::new("python3");
+        let mut c = Command::new(python3());
         c.arg(format!("{manifest}/{script}"))
             .args(["--proto", &format!("{manifest}/grpc/proto")])
             .args([
@@ -390,4 +390,18 @@ pub fn wait_all_streaming(ingest: &Ingest) {
             is_streaming,
         );
     }
+}
+
+/// The project venv's Python (`scripts/setup` makes it and installs grpcio there; Debian's
+/// system Python refuses pip), or `CUSTOS_PYTHON`. Missing, the test fails and says why.
+pub fn python3() -> std::path::PathBuf {
+    let path = std::env::var_os("CUSTOS_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/opt/custos/venv/bin/python3".into());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup (or set CUSTOS_PYTHON)",
+        path.display()
+    );
+    path
 }
