@@ -301,7 +301,8 @@ impl Worker {
 }
 
 /// The first error or end-of-stream waiting on the bus, described for the camera's status. A
-/// hardware decoder that errors is marked broken, so the reconnect uses the software one.
+/// hardware decoder that errors is marked broken (and said so), so the reconnect uses the next
+/// one until it is probed again.
 fn bus_fault(bus: &gst::Bus, conn: &Connection) -> Option<String> {
     let msg = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])?;
     match msg.view() {
@@ -316,7 +317,7 @@ fn bus_fault(bus: &gst::Bus, conn: &Connection) -> Option<String> {
                 && decoder::is_hardware(name)
                 && from.starts_with(name)
             {
-                decoder::mark_broken(name);
+                decoder::mark_broken(name, &err.error().to_string());
             }
             Some(describe_error(&from, &err.error(), err.debug().as_deref()))
         }

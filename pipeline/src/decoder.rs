@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -45,37 +47,63 @@ impl Codec {
     }
 }
 
-fn usable_cache() -> &'static Mutex<HashMap<&'static str, bool>> {
-    static CACHE: OnceLock<Mutex<HashMap<&'static str, bool>>> = OnceLock::new();
+/// How long a hardware decoder that failed on a real stream is passed over before it is probed
+/// again: long enough that a broken device does not flap every reconnect, short enough that a
+/// driver that recovers (a GPU reset, a VA device back after a suspend) is used again.
+const REPROBE_AFTER: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Copy)]
+enum Probe {
+    Usable,
+    Unusable,
+    /// Failed on a stream at this instant; skipped until [`REPROBE_AFTER`] has passed.
+    Broken(Instant),
+}
+
+fn probe_cache() -> &'static Mutex<HashMap<&'static str, Probe>> {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, Probe>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
 /// Whether a decoder element exists and reaches READY (which opens the GPU or VA device).
 fn usable(name: &'static str) -> bool {
-    if let Some(known) = usable_cache()
+    let known = probe_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(name)
-    {
-        return *known;
+        .copied();
+    match known {
+        Some(Probe::Usable) => return true,
+        Some(Probe::Unusable) => return false,
+        Some(Probe::Broken(at)) if at.elapsed() < REPROBE_AFTER => return false,
+        Some(Probe::Broken(_)) => info!(decoder = name, "re-probing a decoder that failed before"),
+        None => {}
     }
     let ok = gst::ElementFactory::make(name).build().is_ok_and(|el| {
         let ready = el.set_state(gst::State::Ready).is_ok();
         let _ = el.set_state(gst::State::Null);
         ready
     });
-    usable_cache()
+    probe_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(name, ok);
+        .insert(name, if ok { Probe::Usable } else { Probe::Unusable });
     ok
 }
 
-/// Marks a decoder as unusable after it failed on a real stream, so the next attempt falls back.
-pub fn mark_broken(name: &str) {
-    let mut cache = usable_cache().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = cache.iter_mut().find(|(k, _)| **k == name) {
-        *known.1 = false;
+/// Marks a decoder as unusable after it failed on a real stream, so the next attempts fall back
+/// to the next decoder until it is probed again after [`REPROBE_AFTER`]. Said at warn level: a
+/// GPU appliance decoding on the CPU must not do so silently.
+pub fn mark_broken(name: &str, reason: &str) {
+    let mut cache = probe_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, probe)) = cache.iter_mut().find(|(k, _)| **k == name) {
+        *probe = Probe::Broken(Instant::now());
+        warn!(
+            decoder = name,
+            reason,
+            reprobe_after_s = REPROBE_AFTER.as_secs(),
+            "hardware decoder failed on a stream; falling back to the next decoder"
+        );
     }
 }
 
@@ -100,5 +128,19 @@ mod tests {
         assert!(choose(Codec::H265).is_some());
         assert_eq!(Codec::from_encoding_name("h265"), Some(Codec::H265));
         assert_eq!(Codec::from_encoding_name("JPEG"), None);
+    }
+
+    #[test]
+    fn a_broken_decoder_is_skipped_then_probed_again() {
+        // Not one the other tests choose: the cache is shared by the whole process.
+        gst::init().unwrap();
+        assert!(usable("avdec_mpeg2video"));
+        mark_broken("avdec_mpeg2video", "test");
+        assert!(!usable("avdec_mpeg2video"), "skipped right after it failed");
+        probe_cache()
+            .lock()
+            .unwrap()
+            .insert("avdec_mpeg2video", Probe::Broken(Instant::now() - REPROBE_AFTER));
+        assert!(usable("avdec_mpeg2video"), "probed again once the wait is over");
     }
 }
