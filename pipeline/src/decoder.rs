@@ -137,10 +137,13 @@ mod tests {
         assert!(usable("avdec_mpeg2video"));
         mark_broken("avdec_mpeg2video", "test");
         assert!(!usable("avdec_mpeg2video"), "skipped right after it failed");
-        probe_cache()
-            .lock()
-            .unwrap()
-            .insert("avdec_mpeg2video", Probe::Broken(Instant::now() - REPROBE_AFTER));
-        assert!(usable("avdec_mpeg2video"), "probed again once the wait is over");
+        probe_cache().lock().unwrap().insert(
+            "avdec_mpeg2video",
+            Probe::Broken(Instant::now() - REPROBE_AFTER),
+        );
+        assert!(
+            usable("avdec_mpeg2video"),
+            "probed again once the wait is over"
+        );
     }
 }
