@@ -1,5 +1,5 @@
 //! The library half of the `custos` package: the parts of the wiring that tests and benchmarks
-//! drive directly as components (the analysis engine, the test cameras' picture sizes). The binary (`src/main.rs`) keeps
+//! drive directly as components (the analysis engine). The binary (`src/main.rs`) keeps
 //! the CLI and the config file.
 
 /// The allocator of the appliance and of everything that links this library (the binary, the
@@ -10,6 +10,3 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod analysis;
-mod resolution;
-
-pub use resolution::Resolution;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Provisioned, Serve, TestCam, camera_metric, free_port, http_get, metric};
-use custos_pipeline::testcam::plate::PlateFonts;
-use custos_pipeline::testcam::scene::{Scene, SceneConfig};
+use custos_synth::plate::PlateFonts;
+use custos_synth::scene::{Scene, SceneConfig};
 
 const FPS: u32 = 15;
 /// One test camera process per camera, so that one can be killed alone and restarted.

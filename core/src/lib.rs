@@ -4,11 +4,14 @@
 mod camera;
 mod candidate;
 mod frame;
+pub mod geometry;
 mod plate;
+mod region;
 mod text;
 
 pub use camera::{CameraId, CameraIdError};
 pub use candidate::{Candidate, Quad, iou};
 pub use frame::{Frame, FrameFormat, Plane, PlaneError};
 pub use plate::normalize_plate;
+pub use region::{Region, UnknownRegion};
 pub use text::{CharRead, PlateText};

@@ -1,7 +1,7 @@
 //! Crop + perspective warp + resize + normalise: the geometry shared by both backends (the
 //! homography is solved once per crop on the CPU) and the native sampler.
 
-use custos_core::Quad;
+use custos_core::{Quad, geometry};
 use rayon::prelude::*;
 
 use crate::{CropJob, CropSpec, LumaView};
@@ -10,35 +10,10 @@ use crate::{CropJob, CropSpec, LumaView};
 /// `w = g u + h v + 1`; corners (0,0), (1,0), (1,1), (0,1) go to the quad's TL, TR, BR, BL.
 pub type Homography = [f32; 8];
 
-/// The unit-square-to-quad homography (Heckbert's closed form), or `None` for a degenerate quad
-/// (collinear corners, NaN), which has no sensible crop.
+/// The unit-square-to-quad homography, or `None` for a degenerate quad, which has no sensible
+/// crop.
 pub fn square_to_quad(q: &Quad) -> Option<Homography> {
-    let [[x0, y0], [x1, y1], [x2, y2], [x3, y3]] = q.map(|p| p.map(f64::from));
-    let (sx, sy) = (x0 - x1 + x2 - x3, y0 - y1 + y2 - y3);
-    let h = if sx.abs() < 1e-9 && sy.abs() < 1e-9 {
-        // A parallelogram: the map is affine.
-        [x1 - x0, x2 - x1, x0, y1 - y0, y2 - y1, y0, 0.0, 0.0]
-    } else {
-        let (dx1, dx2, dy1, dy2) = (x1 - x2, x3 - x2, y1 - y2, y3 - y2);
-        let det = dx1 * dy2 - dx2 * dy1;
-        if det.abs() < 1e-9 {
-            return None;
-        }
-        let g = (sx * dy2 - dx2 * sy) / det;
-        let h = (dx1 * sy - sx * dy1) / det;
-        [
-            x1 - x0 + g * x1,
-            x3 - x0 + h * x3,
-            x0,
-            y1 - y0 + g * y1,
-            y3 - y0 + h * y3,
-            y0,
-            g,
-            h,
-        ]
-    };
-    let area2 = (x2 - x0) * (y3 - y1) - (x3 - x1) * (y2 - y0);
-    (h.iter().all(|v| v.is_finite()) && area2.abs() > 1e-6).then(|| h.map(|v| v as f32))
+    geometry::square_to_quad(q).map(|h| h.map(|v| v as f32))
 }
 
 /// Frame coordinates of unit-square point (`u`, `v`).
@@ -53,22 +28,10 @@ pub fn apply(h: &Homography, u: f32, v: f32) -> [f32; 2] {
 /// Bilinear sample of the luma plane at frame point (`x`, `y`) (pixel centres at +0.5), edges
 /// repeated: the same arithmetic as `warp.wgsl`.
 pub fn sample(luma: &LumaView<'_>, x: f32, y: f32) -> f32 {
-    // Only a point at infinity of the homography gets here; call it black.
-    if !(x.is_finite() && y.is_finite()) {
-        return 0.0;
-    }
-    let (px, py) = (x - 0.5, y - 0.5);
-    let (fx0, fy0) = (px.floor(), py.floor());
-    let (tx, ty) = (px - fx0, py - fy0);
-    // Clamp in float first so that far-off or NaN coordinates stay in range.
-    let lim_x = luma.width() as f32;
-    let lim_y = luma.height() as f32;
-    let x0 = fx0.clamp(-1.0, lim_x) as i64;
-    let y0 = fy0.clamp(-1.0, lim_y) as i64;
-    let p = |dx: i64, dy: i64| luma.at_clamped(x0 + dx, y0 + dy) as f32;
-    let top = p(0, 0) + (p(1, 0) - p(0, 0)) * tx;
-    let bottom = p(0, 1) + (p(1, 1) - p(0, 1)) * tx;
-    top + (bottom - top) * ty
+    let (w, h) = (luma.width() as usize, luma.height() as usize);
+    geometry::bilinear(w, h, x - 0.5, y - 0.5, |x, y| {
+        f32::from(luma.at_clamped(x as i64, y as i64))
+    })
 }
 
 /// The unit-square coordinate of output pixel `i` of `n`, widened by the margin on each side.

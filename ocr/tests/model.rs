@@ -3,7 +3,7 @@
 use custos_ocr::{
     GrayCrop, OcrError, OnnxRecognizer, Provider, Recognizer, RuntimeConfig, bundled_model,
 };
-use custos_pipeline::testcam::plate::{PlateFonts, PlateSpec, RgbImage};
+use custos_synth::plate::{PlateFonts, PlateSpec, RgbImage};
 
 fn cpu_only() -> RuntimeConfig {
     RuntimeConfig {

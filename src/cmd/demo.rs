@@ -15,10 +15,10 @@ use custos_grpc::auth::{new_totp_secret, provision_principal};
 use custos_grpc::pb;
 use custos_grpc::policy::Role;
 use custos_grpc::{pki, totp};
-use custos_pipeline::testcam::plate::PlateFonts;
-use custos_pipeline::testcam::scene::{Scene, SceneConfig};
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec, camera_seed};
 use custos_store::{Access, AgencyStore, Layout, StoreOptions};
+use custos_synth::plate::PlateFonts;
+use custos_synth::scene::{Scene, SceneConfig};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use super::serve::Serving;

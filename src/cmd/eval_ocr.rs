@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use custos_core::PlateText;
+use custos_core::Region;
 use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer};
-use custos_track::{Ballot, FormatPriors, PriorConfig, Region};
+use custos_track::{Ballot, FormatPriors, PriorConfig};
 
 #[derive(clap::Args)]
 pub struct OcrArgs {
@@ -218,7 +219,7 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
 /// The text a camera with `region`'s format priors reports for this one read.
 fn with_priors(region: Region, read: &PlateText) -> String {
     let config = PriorConfig {
-        regions: vec![region],
+        regions: vec![region.into()],
         ..PriorConfig::default()
     };
     let priors = FormatPriors::new(&config).expect("built-in regions and defaults are valid");

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-pub use custos::Resolution;
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec};
+pub use custos_synth::Resolution;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Codec {

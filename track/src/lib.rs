@@ -23,7 +23,7 @@ pub use hotlist::{
     EntryError, HotlistEntry, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher,
 };
 pub use prior::{
-    CharClass, FormatPriors, PlatePattern, PriorConfig, PriorError, Region, TextCandidate,
+    CharClass, FormatPriors, PatternSet, PlatePattern, PriorConfig, PriorError, TextCandidate,
     VotedText,
 };
 pub use tracker::{

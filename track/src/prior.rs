@@ -8,14 +8,16 @@
 //! proposed at that position (as the read or as an alternative) in enough frames, and a
 //! re-rank only moves a candidate up when its score is close to the top one's.
 
+use custos_core::Region;
 use serde::{Deserialize, Serialize};
 
 use crate::vote::{Ballot, LengthVotes, MAX_READ_LEN};
 
-/// A plate region with built-in patterns.
+/// A set of built-in plate patterns, named in a camera's `[priors] regions`: a region's common
+/// formats, or one of Brazil's two formats alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Region {
+pub enum PatternSet {
     /// Common US passenger formats. US formats vary by state, so this is a loose prior:
     /// `LLLDDDD`, `DLLLDDD`, `LLLDDD`, `DDDLLL`, `LLDDDDD`.
     Us,
@@ -30,15 +32,25 @@ pub enum Region {
     Mercosur,
 }
 
-impl Region {
+impl From<Region> for PatternSet {
+    fn from(region: Region) -> Self {
+        match region {
+            Region::Us => PatternSet::Us,
+            Region::Eu => PatternSet::Eu,
+            Region::Br => PatternSet::Br,
+        }
+    }
+}
+
+impl PatternSet {
     /// The region's patterns, in the syntax of [`PlatePattern::parse`].
     pub fn patterns(self) -> &'static [&'static str] {
         match self {
-            Region::Us => &["LLLDDDD", "DLLLDDD", "LLLDDD", "DDDLLL", "LLDDDDD"],
-            Region::Eu => &["LLDDDLL", "DDDDLLL", "LLDDLLL"],
-            Region::Br => &["LLLDDDD", "LLLDLDD"],
-            Region::BrOld => &["LLLDDDD"],
-            Region::Mercosur => &["LLLDLDD"],
+            PatternSet::Us => &["LLLDDDD", "DLLLDDD", "LLLDDD", "DDDLLL", "LLDDDDD"],
+            PatternSet::Eu => &["LLDDDLL", "DDDDLLL", "LLDDLLL"],
+            PatternSet::Br => &["LLLDDDD", "LLLDLDD"],
+            PatternSet::BrOld => &["LLLDDDD"],
+            PatternSet::Mercosur => &["LLLDLDD"],
         }
     }
 }
@@ -50,7 +62,7 @@ impl Region {
 pub struct PriorConfig {
     /// Regions whose built-in patterns apply (`us`, `eu`, `br`, `br-old`, `mercosur`).
     /// Default: none.
-    pub regions: Vec<Region>,
+    pub regions: Vec<PatternSet>,
     /// Extra patterns: `L` letter, `D` digit, `?` either; 1–16 characters. Default: none.
     pub patterns: Vec<String>,
     /// A candidate that fits no pattern has its score multiplied by this when candidates are
@@ -356,7 +368,7 @@ mod tests {
     use super::*;
     use crate::vote::tests::read;
 
-    fn priors(regions: &[Region], patterns: &[&str]) -> FormatPriors {
+    fn priors(regions: &[PatternSet], patterns: &[&str]) -> FormatPriors {
         FormatPriors::new(&PriorConfig {
             regions: regions.to_vec(),
             patterns: patterns.iter().map(|p| p.to_string()).collect(),
@@ -400,7 +412,7 @@ mod tests {
         );
         assert!(!plain.prior_applied);
 
-        let v = priors(&[Region::BrOld], &[]).decide(&b, 5).unwrap();
+        let v = priors(&[PatternSet::BrOld], &[]).decide(&b, 5).unwrap();
         assert_eq!(v.text, "ABC1034");
         assert!(v.prior_applied);
         assert_eq!(v.candidates[0].fits_format, Some(true));
@@ -417,13 +429,13 @@ mod tests {
         // `ABC1O34` is a valid Mercosur plate (LLLDLDD): with both Brazilian formats allowed
         // the read stands.
         let b = ballot("ABC1034", 4, 'O', '0');
-        let v = priors(&[Region::Br], &[]).decide(&b, 5).unwrap();
+        let v = priors(&[PatternSet::Br], &[]).decide(&b, 5).unwrap();
         assert_eq!(v.text, "ABC1O34");
         assert!(!v.prior_applied);
         // But position 4 is a digit in both formats.
         let b = ballot("ABC0234", 3, 'O', '0');
         assert_eq!(
-            priors(&[Region::Br], &[]).decide(&b, 5).unwrap().text,
+            priors(&[PatternSet::Br], &[]).decide(&b, 5).unwrap().text,
             "ABC0234"
         );
     }
@@ -459,7 +471,7 @@ mod tests {
         for _ in 0..5 {
             b.add(&read("ABC1O34", 0.95, &[(4, 'O', 0.9, &[('0', 0.05)])]));
         }
-        let v = priors(&[Region::BrOld], &[]).decide(&b, 5).unwrap();
+        let v = priors(&[PatternSet::BrOld], &[]).decide(&b, 5).unwrap();
         assert_eq!(v.text, "ABC1O34", "an alternative at 5 % is not plausible");
         assert_eq!(v.candidates[0].fits_format, Some(false));
     }
@@ -487,7 +499,7 @@ mod tests {
         assert_eq!(c.mismatch_penalty, 0.5);
         let c: PriorConfig =
             toml::from_str("regions = [\"br\", \"us\"]\npatterns = [\"LLDDLL\"]").unwrap();
-        assert_eq!(c.regions, [Region::Br, Region::Us]);
+        assert_eq!(c.regions, [PatternSet::Br, PatternSet::Us]);
         assert!(toml::from_str::<PriorConfig>("region = [\"br\"]").is_err());
         assert!(toml::from_str::<PriorConfig>("regions = [\"mars\"]").is_err());
         let bad = PriorConfig {

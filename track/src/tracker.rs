@@ -476,7 +476,7 @@ impl<C> Tracker<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prior::{PriorConfig, Region};
+    use crate::prior::{PatternSet, PriorConfig};
     use crate::vote::tests::read;
 
     fn t(ms: u64) -> SystemTime {
@@ -706,7 +706,7 @@ mod tests {
     #[test]
     fn priors_apply_to_passes() {
         let priors = FormatPriors::new(&PriorConfig {
-            regions: vec![Region::BrOld],
+            regions: vec![PatternSet::BrOld],
             ..PriorConfig::default()
         })
         .unwrap();

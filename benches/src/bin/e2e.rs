@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::{Parser, ValueEnum};
-use custos::Resolution;
 use custos::analysis::{
     self, AnalysedCamera, Analysis, AnalysisConfig, Backend, MetricsSnapshot, Pass,
 };
 use custos_core::CameraId;
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec, encode_clip};
 use custos_pipeline::{CameraSettings, CameraState, CameraStatus, Ingest};
+use custos_synth::Resolution;
 
 /// Longest wait for every camera of a step to deliver its first frame.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

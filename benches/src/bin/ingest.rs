@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
-use custos::Resolution;
 use custos_core::{CameraId, Frame};
 use custos_pipeline::testcam::{Source, TestCamConfig, TestCamServer, VideoCodec, encode_clip};
 use custos_pipeline::{CameraSettings, CameraState, CameraStatus, Ingest};
+use custos_synth::Resolution;
 use gst::prelude::*;
 
 /// Longest wait for every camera of a step to deliver its first frame.

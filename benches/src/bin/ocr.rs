@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use custos_ocr::{GrayCrop, OnnxRecognizer, Provider, Recognizer, RuntimeConfig};
-use custos_pipeline::testcam::plate::{PlateFonts, PlateSpec};
+use custos_synth::plate::{PlateFonts, PlateSpec};
 
 #[derive(Parser)]
 struct Args {

@@ -2,7 +2,8 @@
 //! in perspective, loosely or tightly cropped, at low resolution, blurred, noisy, unevenly lit and
 //! JPEG-compressed — then resized to the model's input as grayscale.
 
-use custos_pipeline::testcam::plate::RgbImage;
+use custos_core::geometry;
+use custos_synth::plate::RgbImage;
 use fastrand::Rng;
 
 /// A grayscale crop, row-major, `width × height`.
@@ -28,12 +29,9 @@ impl Gray {
     }
 
     fn bilinear(&self, x: f32, y: f32) -> f32 {
-        let (x0, y0) = (x.floor(), y.floor());
-        let (fx, fy) = (x - x0, y - y0);
-        let (x0, y0) = (x0 as isize, y0 as isize);
-        let top = self.at(x0, y0) * (1.0 - fx) + self.at(x0 + 1, y0) * fx;
-        let bottom = self.at(x0, y0 + 1) * (1.0 - fx) + self.at(x0 + 1, y0 + 1) * fx;
-        top * (1.0 - fy) + bottom * fy
+        geometry::bilinear(self.width, self.height, x, y, |x, y| {
+            self.pixels[y * self.width + x]
+        })
     }
 
     /// Area-averaging resize (bilinear when enlarging), so shrinking does not alias.
@@ -76,44 +74,6 @@ impl Gray {
             .map(|v| v.round().clamp(0.0, 255.0) as u8)
             .collect()
     }
-}
-
-/// Solves the 3×3 homography mapping `from[i]` to `to[i]` (direct linear transform).
-fn homography(from: [[f32; 2]; 4], to: [[f32; 2]; 4]) -> Option<[f32; 9]> {
-    let mut a = [[0f64; 9]; 8];
-    for i in 0..4 {
-        let (x, y) = (from[i][0] as f64, from[i][1] as f64);
-        let (u, v) = (to[i][0] as f64, to[i][1] as f64);
-        a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
-        a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
-    }
-    // Gaussian elimination with partial pivoting on the 8×8 system.
-    for col in 0..8 {
-        let pivot = (col..8).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
-        if a[pivot][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, pivot);
-        let pivot_row = a[col];
-        for (row, r) in a.iter_mut().enumerate() {
-            if row != col {
-                let f = r[col] / pivot_row[col];
-                for (x, p) in r.iter_mut().zip(pivot_row).skip(col) {
-                    *x -= f * p;
-                }
-            }
-        }
-    }
-    let h: Vec<f32> = (0..8).map(|i| (a[i][8] / a[i][i]) as f32).collect();
-    Some([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1.0])
-}
-
-fn apply(h: &[f32; 9], x: f32, y: f32) -> (f32, f32) {
-    let w = h[6] * x + h[7] * y + h[8];
-    (
-        (h[0] * x + h[1] * y + h[2]) / w,
-        (h[3] * x + h[4] * y + h[5]) / w,
-    )
 }
 
 fn luma(p: [f32; 3], gains: [f32; 3]) -> f32 {
@@ -244,7 +204,6 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
             ];
         }
     }
-    let plate_corners = [[0.0, 0.0], [pw, 0.0], [pw, ph], [0.0, ph]];
 
     // Work at the camera's resolution: the plate spans 45–300 pixels.
     let plate_px = 45.0 + rng.f32().powf(1.5) * 255.0;
@@ -254,7 +213,7 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
         ((height as f32 * scale).round() as usize).max(4),
     );
     let scaled: [[f32; 2]; 4] = corners.map(|c| [c[0] * scale, c[1] * scale]);
-    let Some(h) = homography(scaled, plate_corners) else {
+    let Some(to_unit) = geometry::quad_to_square(&scaled) else {
         return Gray::new(width, height);
     };
 
@@ -278,7 +237,8 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
     let mut img = Gray::new(lw, lh);
     for y in 0..lh {
         for x in 0..lw {
-            let (u, v) = apply(&h, x as f32 + 0.5, y as f32 + 0.5);
+            let [u, v] = geometry::project(&to_unit, x as f32 + 0.5, y as f32 + 0.5)
+                .map_or([f32::NAN; 2], |[s, t]| [s * pw, t * ph]);
             img.pixels[y * lw + x] = if (0.0..pw).contains(&u) && (0.0..ph).contains(&v) {
                 plate_gray.bilinear(u - 0.5, v - 0.5)
             } else {
@@ -366,17 +326,6 @@ pub fn degrade(plate: &RgbImage, width: usize, height: usize, rng: &mut Rng) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn homography_maps_corners() {
-        let from = [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]];
-        let to = [[1.0, 2.0], [30.0, 1.0], [28.0, 12.0], [2.0, 14.0]];
-        let h = homography(from, to).unwrap();
-        for (f, t) in from.iter().zip(to) {
-            let (u, v) = apply(&h, f[0], f[1]);
-            assert!((u - t[0]).abs() < 1e-3 && (v - t[1]).abs() < 1e-3);
-        }
-    }
 
     #[test]
     fn interlacing_shifts_or_doubles_the_odd_lines_only() {

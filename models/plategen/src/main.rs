@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use custos_pipeline::testcam::plate::{
+use custos_synth::plate::{
     ALL_LETTERS, COMMON_LETTERS, LETTERING_FACE_PATHS, PlateFonts, PlateSpec, Region,
 };
 

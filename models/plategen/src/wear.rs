@@ -2,7 +2,7 @@
 //! metal. The benchmark's Brazilian plates are mostly like this (the renderer's are clean), so
 //! they get it more often and harder.
 
-use custos_pipeline::testcam::plate::RgbImage;
+use custos_synth::plate::RgbImage;
 use fastrand::Rng;
 
 fn blend(p: &mut [f32; 3], c: [f32; 3], a: f32) {

@@ -3,9 +3,6 @@
 //! ground-truth sidecar (JSON lines) of every vehicle pass. The demo, the end-to-end tests and
 //! the benchmarks use it; it also serves pre-encoded clips without re-encoding them.
 
-pub mod plate;
-pub mod scene;
-
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,8 +17,8 @@ use gst_rtsp_server::prelude::*;
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use self::plate::{FontError, PlateFonts};
-use self::scene::{PlatePass, Scene, SceneConfig};
+use custos_synth::plate::{FontError, PlateFonts};
+use custos_synth::scene::{PlatePass, Scene, SceneConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestcamError {
@@ -140,7 +137,7 @@ pub struct TestCamServer {
 const VIEWER_ROLE: &str = "viewer";
 
 /// The scene seed of camera `index` of a server started with `seed` (camera 0 renders with the
-/// seed itself): with it, [`Scene`](scene::Scene) renders what that camera shows.
+/// seed itself): with it, [`Scene`] renders what that camera shows.
 pub fn camera_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_add(index as u64 * 0x9E37_79B9)
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use custos_pipeline::testcam::plate::PlateFonts;
-use custos_pipeline::testcam::scene::{Scene, SceneConfig};
+use custos_synth::plate::PlateFonts;
+use custos_synth::scene::{Scene, SceneConfig};
 
 #[derive(Parser)]
 struct Args {

@@ -12,7 +12,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::plate::{PlateFonts, PlateSpec, Region, RgbImage};
+use custos_core::geometry;
+
+use crate::plate::{PlateFonts, PlateSpec, Region, RgbImage};
 
 /// What to render. [`Scene::new`] clamps nonsensical values (see there).
 #[derive(Clone, Debug)]
@@ -218,7 +220,7 @@ impl<'a> Planes<'a> {
         grain: &Grain,
         rng: &mut fastrand::Rng,
     ) {
-        let Some(inv) = quad_to_square(quad) else {
+        let Some(inv) = geometry::quad_to_square(quad) else {
             return;
         };
         let (x0, y0, x1, y1) = quad_bounds(quad);
@@ -249,7 +251,7 @@ impl<'a> Planes<'a> {
             // Fresh noise each row and frame: a random window into the grain table.
             let grain = grain.window(rng, x1 - x0);
             for ((x, p), n) in line.iter_mut().enumerate().take(x1).skip(x0).zip(grain) {
-                let Some((s, t)) = inv.apply(x as f32 + 0.5, yc) else {
+                let Some([s, t]) = geometry::project(&inv, x as f32 + 0.5, yc) else {
                     continue;
                 };
                 let a = edge(s, kx) * edge(t, ky);
@@ -268,7 +270,7 @@ impl<'a> Planes<'a> {
         for crow in y0 / 2..y1.div_ceil(2).min(self.ch) {
             let yc = crow as f32 * 2.0 + 1.0;
             for cx in x0 / 2..x1.div_ceil(2).min(self.cw) {
-                let Some((s, t)) = inv.apply(cx as f32 * 2.0 + 1.0, yc) else {
+                let Some([s, t]) = geometry::project(&inv, cx as f32 * 2.0 + 1.0, yc) else {
                     continue;
                 };
                 let a = edge(s, kx) * edge(t, ky);
@@ -337,15 +339,7 @@ fn span(row: &mut [u8], xl: f32, xr: f32, val: f32, alpha: f32) {
 }
 
 fn bilinear(plane: &[u8], w: usize, h: usize, x: f32, y: f32) -> f32 {
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x as usize, y as usize);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let p = |xx: usize, yy: usize| f32::from(plane[yy * w + xx]);
-    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
-    let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
-    top + (bottom - top) * fy
+    geometry::bilinear(w, h, x, y, |x, y| f32::from(plane[y * w + x]))
 }
 
 fn quad_bounds(q: &[[f32; 2]; 4]) -> (f32, f32, f32, f32) {
@@ -353,59 +347,6 @@ fn quad_bounds(q: &[[f32; 2]; 4]) -> (f32, f32, f32, f32) {
         (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
         |(x0, y0, x1, y1), p| (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])),
     )
-}
-
-/// A projective map from frame pixels to the unit square.
-struct Homography([f32; 9]);
-
-impl Homography {
-    fn apply(&self, x: f32, y: f32) -> Option<(f32, f32)> {
-        let m = &self.0;
-        let d = m[6] * x + m[7] * y + m[8];
-        if d.abs() < 1e-12 {
-            return None;
-        }
-        let r = 1.0 / d;
-        Some((
-            (m[0] * x + m[1] * y + m[2]) * r,
-            (m[3] * x + m[4] * y + m[5]) * r,
-        ))
-    }
-}
-
-/// Inverse of the square-to-quad map (Heckbert): frame (x, y) to plate (s, t) in [0, 1]².
-fn quad_to_square(q: &[[f32; 2]; 4]) -> Option<Homography> {
-    let [[x0, y0], [x1, y1], [x2, y2], [x3, y3]] = q.map(|p| p.map(f64::from));
-    let (sx, sy) = (x0 - x1 + x2 - x3, y0 - y1 + y2 - y3);
-    let (g, h) = if sx.abs() < 1e-9 && sy.abs() < 1e-9 {
-        (0.0, 0.0)
-    } else {
-        let (dx1, dx2, dy1, dy2) = (x1 - x2, x3 - x2, y1 - y2, y3 - y2);
-        let den = dx1 * dy2 - dx2 * dy1;
-        if den.abs() < 1e-12 {
-            return None;
-        }
-        ((sx * dy2 - dx2 * sy) / den, (dx1 * sy - sx * dy1) / den)
-    };
-    let (a, b, c) = (x1 - x0 + g * x1, x3 - x0 + h * x3, x0);
-    let (d, e, f) = (y1 - y0 + g * y1, y3 - y0 + h * y3, y0);
-    // Adjugate of [[a b c] [d e f] [g h 1]]; the scale cancels in the division.
-    let m = [
-        e - f * h,
-        c * h - b,
-        b * f - c * e,
-        f * g - d,
-        a - c * g,
-        c * d - a * f,
-        d * h - e * g,
-        b * g - a * h,
-        a * e - b * d,
-    ];
-    let det = a * (e - f * h) - b * (d - f * g) + c * (d * h - e * g);
-    if det.abs() < 1e-12 {
-        return None;
-    }
-    Some(Homography(m.map(|v| (v / det) as f32)))
 }
 
 /// One mip level of a plate, as Y, U, V planes.
@@ -1292,112 +1233,5 @@ mod tests {
         let json = serde_json::to_string(&pass).expect("serialise");
         assert!(json.contains("\"plate\":\"ABC1234\"") && json.contains("\"frame\":3"));
         assert_eq!(serde_json::from_str::<PlatePass>(&json).ok(), Some(pass));
-    }
-
-    /// Writes a few frames and zoomed plates as PPM to $SCENE_DUMP_DIR (default /tmp), for
-    /// looking at: `cargo test --release dump_frames -- --ignored`.
-    #[test]
-    #[ignore = "writes images for manual inspection"]
-    fn dump_frames() {
-        let dir = std::env::var("SCENE_DUMP_DIR").unwrap_or_else(|_| "/tmp".into());
-        let (w, h) = (1280usize, 720usize);
-        let mut scene = Scene::new(
-            SceneConfig {
-                width: w as u32,
-                height: h as u32,
-                fps: 25,
-                seed: 5,
-            },
-            fonts(),
-        );
-        let mut buf = vec![0u8; scene.frame_len()];
-        for i in 0..400u64 {
-            let passes = scene.render_next(&mut buf);
-            if i % 40 == 20 {
-                std::fs::write(format!("{dir}/scene-{i:03}.ppm"), i420_to_ppm(&buf, w, h))
-                    .expect("write");
-            }
-            for p in passes {
-                println!(
-                    "{} {} {}..{} widths {:?}",
-                    p.plate,
-                    p.region,
-                    p.first_frame,
-                    p.last_frame,
-                    p.boxes.iter().step_by(10).map(|b| b.w).collect::<Vec<_>>()
-                );
-            }
-        }
-        let mut rng = fastrand::Rng::with_seed(9);
-        for i in 0..12 {
-            let spec = PlateSpec::random(&mut rng);
-            let img = spec.render(&fonts(), 300, &mut rng);
-            let mut ppm = format!("P6\n{} {}\n255\n", img.width, img.height).into_bytes();
-            ppm.extend(img.pixels.iter().flat_map(|p| p.map(to_u8)));
-            std::fs::write(format!("{dir}/plate-{i:02}-{}.ppm", spec.text), ppm).expect("write");
-        }
-    }
-
-    /// Prints ms per frame: `cargo test --release time_render -- --ignored --nocapture`.
-    /// Renders the same (deterministic) frames three times and keeps each frame's fastest
-    /// time, so other load on the machine does not show up as slow frames.
-    #[test]
-    #[ignore = "timing, for manual runs in release mode"]
-    fn time_render() {
-        for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
-            let n = 1500;
-            let mut best = vec![f64::MAX; n];
-            for _ in 0..3 {
-                let mut scene = Scene::new(
-                    SceneConfig {
-                        width: w,
-                        height: h,
-                        fps: 25,
-                        seed: 3,
-                    },
-                    fonts(),
-                );
-                let mut buf = vec![0u8; scene.frame_len()];
-                for t in &mut best {
-                    let start = std::time::Instant::now();
-                    std::hint::black_box(scene.render_next(&mut buf));
-                    *t = t.min(start.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-            let mean = best.iter().sum::<f64>() / n as f64;
-            let worst = best.iter().copied().fold(0.0, f64::max);
-            let mut sorted = best.clone();
-            sorted.sort_by(f64::total_cmp);
-            let p99 = sorted[n * 99 / 100];
-            println!(
-                "{w}x{h}: {mean:.3} ms/frame mean, {p99:.3} ms p99, {worst:.3} ms worst frame"
-            );
-        }
-    }
-
-    fn i420_to_ppm(buf: &[u8], w: usize, h: usize) -> Vec<u8> {
-        let cw = w.div_ceil(2);
-        let (y, rest) = buf.split_at(w * h);
-        let (u, v) = rest.split_at(cw * h.div_ceil(2));
-        let mut out = format!("P6\n{w} {h}\n255\n").into_bytes();
-        for row in 0..h {
-            for col in 0..w {
-                let c = (row / 2) * cw + col / 2;
-                let (yy, uu, vv) = (
-                    (f32::from(y[row * w + col]) - 16.0) * 1.164,
-                    f32::from(u[c]) - 128.0,
-                    f32::from(v[c]) - 128.0,
-                );
-                out.extend(
-                    [
-                        yy + 1.596 * vv,
-                        yy - 0.392 * uu - 0.813 * vv,
-                        yy + 2.017 * uu,
-                    ]
-                    .map(to_u8),
-                );
-            }
-        }
-        out
     }
 }
