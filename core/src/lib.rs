@@ -3,14 +3,17 @@
 
 mod camera;
 mod candidate;
+mod distance;
 mod frame;
 pub mod geometry;
 mod plate;
+pub mod polygon;
 mod region;
 mod text;
 
 pub use camera::{CameraId, CameraIdError};
 pub use candidate::{Candidate, Quad, iou};
+pub use distance::{edit_distance, levenshtein, within_edits};
 pub use frame::{Frame, FrameFormat, Plane, PlaneError};
 pub use plate::normalize_plate;
 pub use region::{Region, UnknownRegion};

@@ -97,18 +97,70 @@ impl HistogramSnapshot {
 /// One camera's counters.
 #[derive(Debug, Default)]
 pub struct CameraCounters {
-    pub frames_in: AtomicU64,
-    pub frames_analysed: AtomicU64,
-    pub frames_failed: AtomicU64,
-    pub candidates: AtomicU64,
-    pub candidates_outside_roi: AtomicU64,
-    pub reads: AtomicU64,
-    pub passes: AtomicU64,
-    pub passes_dropped: AtomicU64,
-    pub passes_short: AtomicU64,
-    pub passes_merged: AtomicU64,
-    pub active_tracks: AtomicU64,
-    pub tracks_dropped: AtomicU64,
+    frames_in: AtomicU64,
+    frames_analysed: AtomicU64,
+    frames_failed: AtomicU64,
+    candidates: AtomicU64,
+    candidates_outside_roi: AtomicU64,
+    reads: AtomicU64,
+    passes: AtomicU64,
+    passes_dropped: AtomicU64,
+    passes_short: AtomicU64,
+    passes_merged: AtomicU64,
+    active_tracks: AtomicU64,
+    tracks_dropped: AtomicU64,
+}
+
+/// The stages' per-camera events, named for what happened (the counters stay private to the
+/// snapshot).
+impl CameraCounters {
+    /// A frame arrived from ingest.
+    pub fn frame_in(&self) {
+        self.frames_in.fetch_add(1, RELAXED);
+    }
+    /// A frame could not be localised (a bad plane, a failed kernels batch).
+    pub fn frame_failed(&self) {
+        self.frames_failed.fetch_add(1, RELAXED);
+    }
+    /// A frame was localised and gave `candidates` plate candidates.
+    pub fn frame_analysed(&self, candidates: usize) {
+        self.frames_analysed.fetch_add(1, RELAXED);
+        self.candidates.fetch_add(candidates as u64, RELAXED);
+    }
+    /// A candidate's centre lay outside the camera's region of interest.
+    pub fn candidate_outside_roi(&self) {
+        self.candidates_outside_roi.fetch_add(1, RELAXED);
+    }
+    /// A frame's candidates gave `n` reads (one per plate).
+    pub fn reads(&self, n: usize) {
+        self.reads.fetch_add(n as u64, RELAXED);
+    }
+    /// The tracker's state after a frame: open tracks and the tracks it dropped so far.
+    pub fn tracker(&self, active: usize, stats: &custos_track::TrackerStats) {
+        self.active_tracks.store(active as u64, RELAXED);
+        let dropped = stats.dropped_min_frames
+            + stats.dropped_min_confidence
+            + stats.dropped_no_text
+            + stats.dropped_over_capacity;
+        self.tracks_dropped.store(dropped, RELAXED);
+    }
+    /// A pass was folded into an earlier one of the same plate (a split track).
+    pub fn pass_merged(&self) {
+        self.passes_merged.fetch_add(1, RELAXED);
+    }
+    /// A pass's text was shorter than `min_pass_chars`.
+    pub fn pass_too_short(&self) {
+        self.passes_short.fetch_add(1, RELAXED);
+    }
+    /// A pass went to the sink (`accepted`), or the sink's queue was full.
+    pub fn pass_handed_on(&self, accepted: bool) {
+        let counter = if accepted {
+            &self.passes
+        } else {
+            &self.passes_dropped
+        };
+        counter.fetch_add(1, RELAXED);
+    }
 }
 
 /// Every counter of one running analysis.
@@ -583,7 +635,7 @@ mod tests {
     fn renders_prometheus_text() {
         let id = CameraId::new("gate-1").unwrap();
         let m = Metrics::new(vec![id], "native".into(), "cpu".into());
-        m.camera(0).frames_in.fetch_add(7, RELAXED);
+        (0..7).for_each(|_| m.camera(0).frame_in());
         m.ocr_time.observe(Duration::from_millis(2));
         let text = render(&m.snapshot(QueueDepths::default()), &[]);
         assert!(text.contains("custos_frames_in_total{camera=\"gate-1\"} 7\n"));

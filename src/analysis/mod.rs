@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender};
 use custos_core::{CameraId, Frame};
 use custos_kernels::{CropSpec, Localizer};
 use custos_ocr::Recognizer;
-use custos_track::{FormatPriors, Tracker, VehiclePass};
+use custos_track::{FormatPriors, SplitMerger, Tracker, VehiclePass};
 
 pub use config::{AnalysisConfig, Backend};
 pub use metrics::{Metrics, MetricsSnapshot, QueueDepths, render};
@@ -255,12 +255,16 @@ impl Analysis {
             cameras: cameras.to_vec(),
             tap,
         };
+        let merge_gap = std::time::Duration::from_millis(config.merge_gap_ms);
+        let mergers = trackers
+            .iter()
+            .map(|t| SplitMerger::new(merge_gap, t.config().max_gap()))
+            .collect();
         let tracking = stages::Tracking {
             trackers,
+            mergers,
             expire_every: config.expire_every(),
             min_pass_chars: config.min_pass_chars,
-            merge_gap: std::time::Duration::from_millis(config.merge_gap_ms),
-            held: cameras.iter().map(|_| Vec::new()).collect(),
             input: track_rx.clone(),
             sink: Box::new(sink),
             metrics: metrics.clone(),

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use custos_core::{CameraId, Candidate, Frame, PlateText};
+use custos_core::{CameraId, Candidate, Frame, PlateText, polygon};
 use custos_kernels::{CropSpec, Localizer, LumaView};
 use custos_ocr::{BatchPolicy, Batcher, GrayCrop, Recognizer};
-use custos_track::{Detection, Tracker, levenshtein, similarity};
+use custos_track::{Detection, Pushed, SplitMerger, Tracker, one_per_plate};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
@@ -92,7 +92,7 @@ impl Kernels {
     fn admit(&self, frame: Frame, frames: &mut Vec<(usize, Frame)>) {
         match self.cameras.iter().position(|c| *c == frame.camera) {
             Some(i) => {
-                self.metrics.camera(i).frames_in.fetch_add(1, RELAXED);
+                self.metrics.camera(i).frame_in();
                 frames.push((i, frame));
             }
             None => {
@@ -112,10 +112,7 @@ impl Kernels {
                     kept.push((*camera, frame.received_at, frame.best_time()));
                 }
                 Err(e) => {
-                    self.metrics
-                        .camera(*camera)
-                        .frames_failed
-                        .fetch_add(1, RELAXED);
+                    self.metrics.camera(*camera).frame_failed();
                     warn!(camera = %frame.camera, error = %e, "frame not analysed");
                 }
             }
@@ -135,10 +132,7 @@ impl Kernels {
             Err(e) => {
                 self.metrics.kernel_errors.fetch_add(1, RELAXED);
                 for (camera, _, _) in &kept {
-                    self.metrics
-                        .camera(*camera)
-                        .frames_failed
-                        .fetch_add(1, RELAXED);
+                    self.metrics.camera(*camera).frame_failed();
                 }
                 warn!(error = %e, frames = views.len(), "kernels batch failed");
                 return true;
@@ -156,11 +150,8 @@ impl Kernels {
             if let Some(Some(roi)) = self.rois.get(*camera) {
                 let b = job.candidate.bbox();
                 let centre = [f64::from(b[0] + b[2]) * 0.5, f64::from(b[1] + b[3]) * 0.5];
-                if !inside(roi, centre) {
-                    self.metrics
-                        .camera(*camera)
-                        .candidates_outside_roi
-                        .fetch_add(1, RELAXED);
+                if !polygon::contains(roi, centre) {
+                    self.metrics.camera(*camera).candidate_outside_roi();
                     continue;
                 }
             }
@@ -183,9 +174,7 @@ impl Kernels {
             }
         }
         for ((camera, received, at), found) in kept.into_iter().zip(found) {
-            let c = self.metrics.camera(camera);
-            c.frames_analysed.fetch_add(1, RELAXED);
-            c.candidates.fetch_add(found.len() as u64, RELAXED);
+            self.metrics.camera(camera).frame_analysed(found.len());
             let frame = Localized {
                 camera,
                 at,
@@ -198,22 +187,6 @@ impl Kernels {
         }
         true
     }
-}
-
-/// Whether `p` lies inside `polygon` (even-odd rule; points on an edge may go either way).
-fn inside(polygon: &[[f64; 2]], p: [f64; 2]) -> bool {
-    let mut inside = false;
-    let mut j = polygon.len().wrapping_sub(1);
-    for (i, a) in polygon.iter().enumerate() {
-        let b = polygon[j];
-        if (a[1] > p[1]) != (b[1] > p[1])
-            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-        {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
 }
 
 /// A frame waiting for its crops to be read.
@@ -430,10 +403,7 @@ impl Ocr {
             })
             .collect();
         let detections = one_per_plate(detections);
-        self.metrics
-            .camera(camera)
-            .reads
-            .fetch_add(detections.len() as u64, RELAXED);
+        self.metrics.camera(camera).reads(detections.len());
         self.output
             .send(ReadFrame {
                 camera,
@@ -444,59 +414,15 @@ impl Ocr {
     }
 }
 
-/// Keeps one detection per plate in a frame. The detector may put several overlapping boxes on
-/// one plate (a whole-plate box and a part of it, boxes NMS let through); each would read the
-/// same text and the tracker, which gives a track at most one detection per frame, would open
-/// a second track and emit the vehicle twice. The most confident read of an overlapping group
-/// wins: boxes that largely cover one another (two plates never do), or that touch and read
-/// alike.
-fn one_per_plate(mut dets: Vec<Detection<GreyCrop>>) -> Vec<Detection<GreyCrop>> {
-    if dets.len() < 2 {
-        return dets;
-    }
-    dets.sort_by(|a, b| b.read.confidence.total_cmp(&a.read.confidence));
-    let mut kept: Vec<Detection<GreyCrop>> = Vec::with_capacity(dets.len());
-    for d in dets {
-        let b = d.candidate.bbox();
-        let same = kept.iter().any(|k| {
-            let (cover, touch) = overlap(k.candidate.bbox(), b);
-            cover >= 0.3 || (touch && custos_track::similarity(&k.read.text, &d.read.text) >= 0.5)
-        });
-        if !same {
-            kept.push(d);
-        }
-    }
-    kept
-}
-
-/// (intersection over the smaller box, whether they intersect at all) of two `[x0, y0, x1, y1]`.
-fn overlap(a: [f32; 4], b: [f32; 4]) -> (f32, bool) {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let smaller = area(a).min(area(b));
-    let cover = if smaller > 0.0 { inter / smaller } else { 0.0 };
-    (cover, inter > 0.0)
-}
-
 pub struct Tracking {
     pub trackers: Vec<Tracker<GreyCrop>>,
+    /// Per camera, its passes held in case a vehicle's track was split.
+    pub mergers: Vec<SplitMerger<GreyCrop>>,
     pub expire_every: Duration,
     pub min_pass_chars: usize,
-    /// Passes of one plate this close in frame time are merged (zero: never).
-    pub merge_gap: Duration,
-    pub held: Vec<Vec<Held>>,
     pub input: Receiver<ReadFrame>,
     pub sink: Box<dyn PassSink>,
     pub metrics: Arc<Metrics>,
-}
-
-/// A pass held back for a while in case its vehicle's track was split in two.
-pub struct Held {
-    pass: Pass,
-    /// Frame time of the last read that looked like this pass' text.
-    refreshed: SystemTime,
 }
 
 impl Tracking {
@@ -510,20 +436,15 @@ impl Tracking {
             match self.input.recv_timeout(wait) {
                 Ok(frame) => {
                     let camera = frame.camera;
-                    let Some(tracker) = self.trackers.get_mut(camera) else {
+                    let (Some(tracker), Some(merger)) =
+                        (self.trackers.get_mut(camera), self.mergers.get_mut(camera))
+                    else {
                         continue;
                     };
-                    // A read like a held pass' text means its vehicle may still be in view
-                    // under a new track: keep holding.
-                    for h in &mut self.held[camera] {
-                        if frame
-                            .detections
-                            .iter()
-                            .any(|d| similarity(&d.read.text, &h.pass.text) >= 0.7)
-                        {
-                            h.refreshed = h.refreshed.max(frame.at);
-                        }
-                    }
+                    merger.seen(
+                        frame.at,
+                        frame.detections.iter().map(|d| d.read.text.as_str()),
+                    );
                     let passes = tracker.push(frame.at, frame.detections);
                     last[camera] = Some((frame.at, Instant::now()));
                     self.emit(camera, passes, frame.at);
@@ -553,8 +474,8 @@ impl Tracking {
         for camera in 0..self.trackers.len() {
             let passes = self.trackers[camera].flush();
             self.emit(camera, passes, SystemTime::UNIX_EPOCH);
-            for h in std::mem::take(&mut self.held[camera]) {
-                self.send(camera, h.pass);
+            for pass in self.mergers[camera].drain() {
+                self.send(camera, pass);
             }
         }
         debug!("tracker stage stopped");
@@ -563,49 +484,19 @@ impl Tracking {
     /// Takes the passes the tracker ended, merges or holds them, and sends the held passes
     /// whose time has come (`now`: the camera's frame time).
     fn emit(&mut self, camera: usize, passes: Vec<Pass>, now: SystemTime) {
-        let metrics = self.metrics.clone();
-        let c = metrics.camera(camera);
         let tracker = &self.trackers[camera];
-        let stats = tracker.stats();
-        c.active_tracks
-            .store(tracker.active_tracks() as u64, RELAXED);
-        c.tracks_dropped.store(
-            stats.dropped_min_frames
-                + stats.dropped_min_confidence
-                + stats.dropped_no_text
-                + stats.dropped_over_capacity,
-            RELAXED,
-        );
-        let hold = tracker.config().max_gap() + self.merge_gap;
+        self.metrics
+            .camera(camera)
+            .tracker(tracker.active_tracks(), &tracker.stats());
         for pass in passes {
-            if self.merge_gap.is_zero() {
-                self.send(camera, pass);
-                continue;
-            }
-            let gap = self.merge_gap;
-            let earlier = self.held[camera].iter_mut().find(|h| {
-                pass.first_seen <= h.pass.last_seen + gap
-                    && h.pass.first_seen <= pass.last_seen + gap
-                    && same_plate(&h.pass.text, &pass.text)
-            });
-            match earlier {
-                Some(h) => {
-                    h.refreshed = h.refreshed.max(pass.last_seen);
-                    merge(&mut h.pass, pass);
-                    c.passes_merged.fetch_add(1, RELAXED);
-                }
-                None => {
-                    let refreshed = pass.last_seen;
-                    self.held[camera].push(Held { pass, refreshed });
-                }
+            match self.mergers[camera].push(pass) {
+                Pushed::Ready(pass) => self.send(camera, pass),
+                Pushed::Merged => self.metrics.camera(camera).pass_merged(),
+                Pushed::Held => {}
             }
         }
-        let (due, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held[camera])
-            .into_iter()
-            .partition(|h| now >= h.refreshed + hold);
-        self.held[camera] = keep;
-        for h in due {
-            self.send(camera, h.pass);
+        for pass in self.mergers[camera].due(now) {
+            self.send(camera, pass);
         }
     }
 
@@ -613,92 +504,19 @@ impl Tracking {
         let metrics = self.metrics.clone();
         let c = metrics.camera(camera);
         if pass.text.chars().count() < self.min_pass_chars {
-            c.passes_short.fetch_add(1, RELAXED);
+            c.pass_too_short();
             return;
         }
         // Ids and counts only: plate text stays out of the logs.
         debug!(camera = %pass.camera, track = pass.track_id, frames = pass.frames, "vehicle pass");
-        if self.sink.pass(pass) {
-            c.passes.fetch_add(1, RELAXED);
-        } else {
-            c.passes_dropped.fetch_add(1, RELAXED);
-        }
+        c.pass_handed_on(self.sink.pass(pass));
     }
-}
-
-/// Whether two passes' texts are one plate read twice: the same text, one a part (at least
-/// four characters) of the other, as when a track split while the plate was partly cut off, or
-/// one the other with a single character dropped (at least five left: "GG1310" for "GGJ1310").
-/// Deliberately strict otherwise: two vehicles with plates one substitution apart (a fleet,
-/// "ABC1234" and "ABC1235") in a row must stay two passes.
-fn same_plate(a: &str, b: &str) -> bool {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    let (ns, nl) = (short.chars().count(), long.chars().count());
-    (ns >= 4 && long.contains(short)) || (ns >= 5 && nl == ns + 1 && levenshtein(short, long) == 1)
-}
-
-/// Folds `later` into `into`: the text of the more complete pass — the longer one, since the
-/// shorter is the same plate with characters cut off — unless the longer is barely supported
-/// (reads × confidence under a quarter of the other's); the best crop of either; the union of
-/// their times and counts.
-fn merge(into: &mut Pass, later: Pass) {
-    let support = |p: &Pass| p.reads as f32 * p.confidence;
-    let (len_into, len_later) = (into.text.chars().count(), later.text.chars().count());
-    let later_wins = if len_later == len_into {
-        support(&later) > support(into)
-    } else if len_later > len_into {
-        support(&later) >= 0.25 * support(into)
-    } else {
-        support(into) < 0.25 * support(&later)
-    };
-    let best_crop_later = later.best_crop_confidence > into.best_crop_confidence;
-    let first_seen = into.first_seen.min(later.first_seen);
-    let last_seen = into.last_seen.max(later.last_seen);
-    let frames = into.frames + later.frames;
-    let reads = into.reads + later.reads;
-    let track_id = into.track_id.min(later.track_id);
-    let (crop, crop_conf, quad, crop_at) = if best_crop_later {
-        (
-            later.best_crop.clone(),
-            later.best_crop_confidence,
-            later.best_quad,
-            later.best_crop_at,
-        )
-    } else {
-        (
-            into.best_crop.clone(),
-            into.best_crop_confidence,
-            into.best_quad,
-            into.best_crop_at,
-        )
-    };
-    let mut candidates = into.candidates.clone();
-    if later_wins {
-        candidates = later.candidates.clone();
-        candidates.append(&mut into.candidates);
-        *into = later;
-    } else {
-        candidates.extend(later.candidates);
-    }
-    let mut seen = std::collections::HashSet::new();
-    candidates.retain(|c| seen.insert(c.text.clone()));
-    into.candidates = candidates;
-    into.first_seen = first_seen;
-    into.last_seen = last_seen;
-    into.frames = frames;
-    into.reads = reads;
-    into.track_id = track_id;
-    into.best_crop = crop;
-    into.best_crop_confidence = crop_conf;
-    into.best_quad = quad;
-    into.best_crop_at = crop_at;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use custos_core::CharRead;
-    use custos_track::TextCandidate;
 
     fn read(text: &str, confidence: f32) -> PlateText {
         PlateText::from_chars(
@@ -728,88 +546,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn region_of_interest() {
-        let lower_half = [[0.0, 360.0], [1280.0, 360.0], [1280.0, 720.0], [0.0, 720.0]];
-        assert!(inside(&lower_half, [640.0, 500.0]));
-        assert!(!inside(&lower_half, [640.0, 200.0]));
-        assert!(!inside(&lower_half, [1300.0, 500.0]));
-        let triangle = [[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]];
-        assert!(inside(&triangle, [20.0, 20.0]));
-        assert!(!inside(&triangle, [80.0, 80.0]));
-    }
-
-    #[test]
-    fn one_detection_per_plate_in_a_frame() {
-        let kept = one_per_plate(vec![
-            // A partial box inside the plate's box, read less surely: dropped.
-            det(130.0, 60.0, "C1234", 0.8),
-            det(100.0, 120.0, "ABC1234", 0.95),
-            // Touching and reading alike: the same plate.
-            det(210.0, 120.0, "ABC1284", 0.7),
-            // A different plate elsewhere, and one that touches but reads otherwise: kept.
-            det(400.0, 120.0, "XYZ9876", 0.9),
-            det(515.0, 120.0, "QQ55", 0.6),
-        ]);
-        let texts: Vec<&str> = kept.iter().map(|d| d.read.text.as_str()).collect();
-        assert_eq!(texts, ["ABC1234", "XYZ9876", "QQ55"]);
-    }
-
-    fn pass(text: &str, from_ms: u64, to_ms: u64, reads: u32, crop_conf: f32) -> Pass {
-        let t = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms);
-        Pass {
-            camera: CameraId::new("cam0").unwrap(),
-            track_id: from_ms,
-            text: text.into(),
-            char_confidences: vec![0.9; text.len()],
-            confidence: 0.8,
-            candidates: vec![TextCandidate {
-                text: text.into(),
-                score: 0.8,
-                fits_format: None,
-            }],
-            fits_format: None,
-            prior_applied: false,
-            best_crop: crop(reads as u8),
-            best_crop_confidence: crop_conf,
-            best_quad: [[0.0; 2]; 4],
-            best_crop_at: t(from_ms),
-            first_seen: t(from_ms),
-            last_seen: t(to_ms),
-            frames: reads,
-            reads,
-        }
-    }
-
-    #[test]
-    fn split_passes_of_one_plate_merge_and_fleets_do_not() {
-        assert!(same_plate("TNG1956", "NG1956"));
-        assert!(same_plate("ABC1234", "ABC1234"));
-        assert!(
-            !same_plate("ABC1234", "ABC1235"),
-            "consecutive fleet plates"
-        );
-        assert!(!same_plate("ABC1234", "234"), "too short to tell");
-        assert!(same_plate("GGJ1310", "GG1310"), "one character dropped");
-        assert!(!same_plate("GGJ1310", "GG131"), "two dropped");
-        assert!(!same_plate("AB1", "AB12"), "too short to tell");
-        assert!(!same_plate("AB12X", "AB123"), "a substitution");
-
-        let mut a = pass("NG1956", 0, 1400, 8, 0.9);
-        merge(&mut a, pass("TNG1956", 2900, 4000, 3, 0.7));
-        assert_eq!(a.text, "TNG1956", "the more complete text wins");
-        assert_eq!(a.frames, 11);
-        assert_eq!(a.track_id, 0);
-        assert_eq!(a.first_seen, pass("", 0, 0, 0, 0.0).first_seen);
-        assert_eq!(a.last_seen, pass("", 4000, 4000, 0, 0.0).first_seen);
-        assert_eq!(a.best_crop, crop(8), "the sharper crop is kept");
-        let mut b = pass("ABC1234", 0, 1400, 1, 0.5);
-        merge(&mut b, pass("ABC123", 1500, 4000, 9, 0.9));
-        assert_eq!(b.text, "ABC123", "…unless it is barely supported");
-        let texts: Vec<&str> = a.candidates.iter().map(|c| c.text.as_str()).collect();
-        assert_eq!(texts, ["TNG1956", "NG1956"]);
-    }
-
     /// Runs the tracker stage on `frames` (time ms, detections) and returns what reached the
     /// sink.
     fn track(merge_gap: Duration, frames: Vec<(u64, Vec<Detection<GreyCrop>>)>) -> Vec<Pass> {
@@ -830,14 +566,14 @@ mod tests {
             custos_track::FormatPriors::default(),
         )
         .unwrap();
+        let tracker_gap = tracker.config().max_gap();
         let (tx, rx) = crossbeam_channel::bounded(1000);
         let (pass_tx, pass_rx) = crossbeam_channel::bounded::<Pass>(100);
         let stage = Tracking {
             trackers: vec![tracker],
             expire_every: Duration::from_millis(50),
             min_pass_chars: 4,
-            merge_gap,
-            held: vec![Vec::new()],
+            mergers: vec![SplitMerger::new(merge_gap, tracker_gap)],
             input: rx,
             sink: Box::new(pass_tx),
             metrics: Arc::new(Metrics::new(vec![camera], "test".into(), "test".into())),

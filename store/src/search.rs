@@ -3,6 +3,7 @@
 //! through the blind index of the days it was seen on. The time window is part of the index key
 //! (one range per 8-hour block of the window).
 
+use custos_core::within_edits;
 use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
 
@@ -79,29 +80,6 @@ pub fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == b'*')
-}
-
-/// Levenshtein distance ≤ `k`, with a length check and per-row early exit.
-pub fn within_edits(a: &[u8], b: &[u8], k: usize) -> bool {
-    if a.len().abs_diff(b.len()) > k {
-        return false;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        let mut row_min = cur[0];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            row_min = row_min.min(cur[j]);
-        }
-        if row_min > k {
-            return false;
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()] <= k
 }
 
 /// A query with its pattern normalised once, for matching many plates.
@@ -297,16 +275,6 @@ mod tests {
         assert!(!wildcard_match(b"A?12", b"AB12CD"));
         assert!(!wildcard_match(b"?", b""));
         assert!(wildcard_match(b"*", b""));
-    }
-
-    #[test]
-    fn edit_distance() {
-        assert!(within_edits(b"AB12CD", b"AB12CD", 0));
-        assert!(within_edits(b"AB12CD", b"A812CD", 1));
-        assert!(within_edits(b"AB12CD", b"AB1CD", 1));
-        assert!(within_edits(b"AB12CD", b"XB12CDE", 2));
-        assert!(!within_edits(b"AB12CD", b"XY12CDE", 2));
-        assert!(!within_edits(b"AB", b"ABCDE", 2));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   track when it ends: the best crop, the text voted per character, candidates, times.
 //! - [`FormatPriors`]: per-camera plate patterns (`LLLDDDD`, …) that re-rank a pass's candidates
 //!   and repair a voted text with the OCR's own alternatives.
+//! - [`SplitMerger`]: one pass for a vehicle whose track was split in two; [`one_per_plate`]:
+//!   one detection per plate in a frame.
 //! - [`Matcher`]: exact and OCR-confusion-aware fuzzy matching of reads against hotlist
 //!   entries, indexed for large lists; [`import_csv`] loads entries.
 //!
@@ -12,13 +14,16 @@
 
 mod confusion;
 mod csv;
+mod dedup;
 mod hotlist;
 mod prior;
+mod split;
 mod tracker;
 mod vote;
 
-pub use confusion::{CONFUSION_GROUPS, class_key, confusable, levenshtein, similarity};
+pub use confusion::{CONFUSION_GROUPS, class_key, confusable, similarity};
 pub use csv::{BadLine, CsvError, CsvImport, CsvOptions, LineProblem, import_csv};
+pub use dedup::one_per_plate;
 pub use hotlist::{
     EntryError, HotlistEntry, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher,
 };
@@ -26,6 +31,7 @@ pub use prior::{
     CharClass, FormatPriors, PatternSet, PlatePattern, PriorConfig, PriorError, TextCandidate,
     VotedText,
 };
+pub use split::{Pushed, SplitMerger, merge, same_plate};
 pub use tracker::{
     Detection, Tracker, TrackerConfig, TrackerConfigError, TrackerStats, VehiclePass,
 };
