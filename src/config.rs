@@ -8,6 +8,9 @@ use anyhow::{Context, Result};
 use custos_pipeline::{CameraConfig, CameraSettings, IngestDefaults};
 use serde::Deserialize;
 
+/// Where agency data lives unless `[store] data_dir` or `--data-dir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/custos";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -18,7 +21,7 @@ pub struct Config {
     #[serde(default)]
     pub ocr: custos_ocr::OcrConfig,
     #[serde(default)]
-    pub analysis: custos::analysis::AnalysisConfig,
+    pub analysis: custos_analysis::AnalysisConfig,
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
@@ -76,7 +79,7 @@ impl StoreConfig {
     pub fn writer(
         &self,
         matching: &custos_track::MatchConfig,
-    ) -> Result<crate::writer::WriterConfig> {
+    ) -> Result<custos_analysis::writer::WriterConfig> {
         if !(1..=10_000).contains(&self.write_batch) {
             anyhow::bail!(
                 "[store] write_batch = {} is outside 1..=10000",
@@ -105,7 +108,7 @@ impl StoreConfig {
         // first refresh.
         custos_track::Matcher::new(Vec::new(), matching.clone())
             .map_err(|e| anyhow::anyhow!("[hotlist_match] {e}"))?;
-        Ok(crate::writer::WriterConfig {
+        Ok(custos_analysis::writer::WriterConfig {
             batch: self.write_batch,
             batch_wait: Duration::from_millis(self.write_batch_ms),
             hotlist_refresh: Duration::from_millis(self.hotlist_refresh_ms),
@@ -118,7 +121,7 @@ impl StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            data_dir: PathBuf::from(crate::cmd::agency::DEFAULT_DATA_DIR),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             cache_mb: 256,
             purge_interval_minutes: 60,
             agency: None,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use custos::analysis::{self, AnalysedCamera, Analysis, AnalysisConfig, Backend, FrameReads, Pass};
+use custos_analysis::{self, AnalysedCamera, Analysis, AnalysisConfig, Backend, FrameReads, Pass};
 use custos_pipeline::testcam::GroundTruth;
 
 /// The committed OCR model on the CPU provider.
@@ -129,7 +129,7 @@ fn four_cameras_one_exact_read_per_vehicle_pass() {
         .collect();
     let ids: Vec<AnalysedCamera> = cameras.iter().map(AnalysedCamera::from).collect();
     let config = native_config();
-    let (localizer, recognizer) = analysis::open_engines(&config, &ocr_config()).unwrap();
+    let (localizer, recognizer) = custos_analysis::open_engines(&config, &ocr_config()).unwrap();
     let (pass_tx, pass_rx) = crossbeam_channel::bounded::<Pass>(10_000);
     let (tap_tx, tap_rx) = crossbeam_channel::bounded::<FrameReads>(100_000);
     let analysis =
@@ -495,7 +495,7 @@ fn a_full_frame_queue_drops_and_counts_without_blocking_decoding() {
         ocr_frame_queue: 1,
         ..AnalysisConfig::default()
     };
-    let (localizer, recognizer) = analysis::open_engines(&config, &ocr_config()).unwrap();
+    let (localizer, recognizer) = custos_analysis::open_engines(&config, &ocr_config()).unwrap();
     let (pass_tx, _pass_rx) = crossbeam_channel::bounded::<Pass>(1000);
     let analysis = Analysis::start(&ids, &config, localizer, recognizer, pass_tx).unwrap();
     init_logs();
@@ -508,7 +508,7 @@ fn a_full_frame_queue_drops_and_counts_without_blocking_decoding() {
     let after = ingest.status();
     let m1 = analysis.metrics();
     let dt = t0.elapsed().as_secs_f64();
-    let text = analysis::render(&m1, &after);
+    let text = custos_analysis::render(&m1, &after);
     assert!(
         text.contains("custos_frames_dropped_total{camera=\"cam3\"}"),
         "{text}"

@@ -484,7 +484,7 @@ fn h265_cameras_decode_with_the_h265_decoder() {
 #[test]
 fn reconnect_backoff_runs_on_the_injected_clock() {
     init_logs();
-    let clock = std::sync::Arc::new(custos_pipeline::clock::ManualClock::default());
+    let clock = std::sync::Arc::new(custos_pipeline::clock::ManualMonotonic::default());
     let mut settings = camera("refused", &format!("rtsp://127.0.0.1:{}/cam0", free_port()));
     settings.backoff_initial = Duration::from_secs(10);
     let (tx, _rx) = crossbeam_channel::bounded(8);

@@ -1,7 +1,13 @@
 //! Helpers shared by the benchmark binaries.
 
-// Linked for its global allocator even where a benchmark uses nothing else of it: every
-// benchmark measures with the allocator the appliance ships with.
-extern crate custos;
+/// Every benchmark binary sets this as its global allocator (`benches::allocator!()`), the one
+/// the appliance ships with, so that what is measured is what ships.
+#[macro_export]
+macro_rules! allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+    };
+}
 
 pub mod synth;

@@ -21,10 +21,11 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
+use crate::audited::CallParams;
 use crate::auth::Session;
 use crate::identity::{ConnInfo, PeerIdentity};
-use crate::policy::{self, CallParams, MethodRule, RoleTable};
-use crate::server::Shared;
+use crate::policy::{self, MethodRule, RoleTable};
+use crate::state::Shared;
 
 /// Another agency's data the caller may see, and the grants that say how much.
 #[derive(Clone)]

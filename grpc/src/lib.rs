@@ -8,17 +8,17 @@
 //! `Reads.StreamLive` and `Hotlists.StreamAlerts` serve.
 
 mod audit_writer;
+pub mod audited;
 pub mod auth;
 mod convert;
 pub mod error;
 pub mod gate;
-pub mod hub;
 pub mod identity;
 pub mod pki;
 pub mod policy;
-mod redact;
 pub mod server;
 mod services;
+mod state;
 pub mod tls;
 pub mod totp;
 
@@ -34,7 +34,6 @@ pub mod pb {
 
 pub use auth::AuthConfig;
 pub use error::GrpcError;
-pub use hub::{AlertEvent, Hub};
 pub use identity::{ConnInfo, PeerIdentity};
 pub use server::{Server, ServerBuilder};
 pub use tls::TlsFiles;

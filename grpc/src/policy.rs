@@ -4,8 +4,8 @@
 
 use prost::Message;
 
+use crate::audited::{Audited, CallParams};
 use crate::pb;
-use crate::redact::Audited;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permission {
@@ -224,20 +224,6 @@ impl Role {
             Role::Auditor => &[OwnSession, AuditRead, Transparency],
         }
     }
-}
-
-/// What the gate learns from a request message before the handler runs.
-#[derive(Clone, Debug, Default)]
-pub struct CallParams {
-    /// JSON text for the audit entry (secrets redacted, long values truncated).
-    pub parameters: String,
-    pub reason: Option<String>,
-    pub case_number: Option<String>,
-    /// Another agency whose data the call asks for.
-    pub target_agency: Option<String>,
-    /// The agency and username a Login names.
-    pub login_agency: Option<String>,
-    pub login_user: Option<String>,
 }
 
 pub type Decode = fn(&[u8]) -> Result<CallParams, prost::DecodeError>;

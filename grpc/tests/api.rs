@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use custos_grpc::AlertEvent;
 use custos_grpc::pb;
 use custos_grpc::policy::Role;
+use custos_live::AlertEvent;
 use custos_store::Clock;
 use tonic::Code;
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use custos_grpc::policy::Role;
-use custos_grpc::{AlertEvent, totp};
+use custos_grpc::totp;
+use custos_live::AlertEvent;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_client() {

@@ -13,7 +13,7 @@ use gst::glib;
 use gst::prelude::*;
 use tracing::{debug, info, warn};
 
-use crate::clock::{Backoff, Clock, RateLimiter, StallWatchdog};
+use crate::clock::{Backoff, MonotonicTime, RateLimiter, StallWatchdog};
 use crate::config::{CameraSettings, Transport, redact_url};
 use crate::decoder::{self, Codec};
 use crate::status::{CameraState, StatusCell};
@@ -39,7 +39,7 @@ pub(crate) struct Worker {
     pub settings: CameraSettings,
     pub status: StatusCell,
     pub frames: Sender<Frame>,
-    pub clock: Arc<dyn Clock>,
+    pub clock: Arc<dyn MonotonicTime>,
     pub shutdown: Arc<AtomicBool>,
     /// Frame sequence numbers continue across reconnects.
     pub sequence: u64,

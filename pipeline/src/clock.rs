@@ -4,15 +4,16 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub trait Clock: Send + Sync + 'static {
+/// Monotonic time (not wall time: the store's `Clock` is that), injectable for tests.
+pub trait MonotonicTime: Send + Sync + 'static {
     fn now(&self) -> Instant;
 }
 
 /// The real monotonic clock.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct MonotonicClock;
+pub struct RealMonotonic;
 
-impl Clock for MonotonicClock {
+impl MonotonicTime for RealMonotonic {
     fn now(&self) -> Instant {
         Instant::now()
     }
@@ -20,12 +21,12 @@ impl Clock for MonotonicClock {
 
 /// A clock that moves only when told to: for tests.
 #[derive(Debug)]
-pub struct ManualClock {
+pub struct ManualMonotonic {
     start: Instant,
     elapsed: Mutex<Duration>,
 }
 
-impl Default for ManualClock {
+impl Default for ManualMonotonic {
     fn default() -> Self {
         Self {
             start: Instant::now(),
@@ -34,13 +35,13 @@ impl Default for ManualClock {
     }
 }
 
-impl ManualClock {
+impl ManualMonotonic {
     pub fn advance(&self, by: Duration) {
         *self.elapsed.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
 
-impl Clock for ManualClock {
+impl MonotonicTime for ManualMonotonic {
     fn now(&self) -> Instant {
         self.start + *self.elapsed.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -176,7 +177,7 @@ mod tests {
 
     #[test]
     fn watchdog_fires_only_after_timeout_on_simulated_clock() {
-        let clock = ManualClock::default();
+        let clock = ManualMonotonic::default();
         let mut w = StallWatchdog::new(Duration::from_secs(5), clock.now());
         clock.advance(Duration::from_millis(4_900));
         assert_eq!(w.stalled_for(clock.now()), None);

@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 use custos_core::Frame;
 
 use crate::camera::Worker;
-use crate::clock::{Clock, MonotonicClock};
+use crate::clock::{MonotonicTime, RealMonotonic};
 use crate::config::CameraSettings;
 use crate::error::IngestError;
 use crate::status::{CameraState, CameraStatus, StatusCell};
@@ -28,14 +28,14 @@ impl Ingest {
     /// Starts every enabled camera. Frames go to `frames`; when it is full a frame is dropped and
     /// counted, never waited for, so analysis can never stall decoding.
     pub fn start(cameras: Vec<CameraSettings>, frames: Sender<Frame>) -> Result<Self, IngestError> {
-        Self::start_with_clock(cameras, frames, Arc::new(MonotonicClock))
+        Self::start_with_clock(cameras, frames, Arc::new(RealMonotonic))
     }
 
     /// As [`Ingest::start`], with the clock that drives stall detection and backoff.
     pub fn start_with_clock(
         cameras: Vec<CameraSettings>,
         frames: Sender<Frame>,
-        clock: Arc<dyn Clock>,
+        clock: Arc<dyn MonotonicTime>,
     ) -> Result<Self, IngestError> {
         init()?;
         let shutdown = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use custos_store::{Access, AgencyStore, Layout, StoreOptions, SystemClock};
 
 /// Default data directory of the appliance.
-pub const DEFAULT_DATA_DIR: &str = "/var/lib/custos";
+pub use crate::config::DEFAULT_DATA_DIR;
 
 #[derive(clap::Args)]
 pub struct Target {

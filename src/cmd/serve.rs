@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use custos::analysis;
-use custos_grpc::{Hub, Server};
+use custos_analysis as analysis;
+use custos_grpc::Server;
+use custos_live::Hub;
 use custos_store::{AgencyStore, Layout, RetentionScheduler, StoreOptions};
 
-use crate::camera_pipeline::CameraPipeline;
 use crate::config::Config;
-use crate::writer::WriterStats;
+use custos_analysis::camera_pipeline::{CameraPipeline, PipelineConfig};
+use custos_analysis::writer::WriterStats;
 
 /// How long gRPC clients (open streams) get to finish after the pipeline has stopped.
 const GRPC_GRACE: Duration = Duration::from_secs(5);
@@ -182,8 +183,13 @@ where
     let mut notes = Vec::new();
     let pipeline = match cameras_store {
         Some(store) => {
+            let engines = Arc::new(PipelineConfig {
+                ingest: cfg.ingest.clone(),
+                ocr: cfg.ocr.clone(),
+                analysis: cfg.analysis.clone(),
+            });
             let p = CameraPipeline::start(
-                cfg.clone(),
+                engines,
                 cameras,
                 store,
                 writer_cfg,
@@ -330,7 +336,7 @@ async fn follow_cameras(pipeline: Arc<CameraPipeline>, hub: Hub) {
             hub.set_camera_status(
                 pipeline.agency(),
                 s.id.as_str(),
-                custos_grpc::hub::CameraState {
+                custos_live::CameraHealth {
                     state,
                     detail,
                     updated_at_ms: now,

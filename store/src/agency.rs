@@ -16,7 +16,7 @@ use crate::crypto::{
     DataKey, FileKeyProvider, KeyName, KeyProvider, Keyring, NonceSource, create_key_file,
 };
 use crate::error::{Result, StoreError, redb_disk_full};
-use crate::retention::RetentionPolicy;
+use crate::model::RetentionPolicy;
 use crate::schema::{self, AUDIT, CHECKPOINTS, META, META_POLICY, META_VERSION};
 use crate::vocab::Vocab;
 use crate::wipe::Decommission;

@@ -13,7 +13,6 @@
 //! appliance/audit.jsonl             appliance-level log (wipe certificates)
 //! ```
 
-pub mod access;
 pub mod agency;
 pub mod appliance;
 pub mod audit;
@@ -23,6 +22,7 @@ pub mod error;
 pub mod export;
 pub mod holds;
 pub mod model;
+pub mod principals;
 pub mod reads;
 pub mod records;
 pub mod retention;
@@ -31,14 +31,14 @@ pub mod search;
 pub mod vocab;
 pub mod wipe;
 
-pub use access::{Camera, LoginSecrets, Purpose, PurposePolicy, PurposeRefusal, RolePolicy};
 pub use agency::{Access, AgencyId, AgencyStore, AuditLog, StoreOptions};
 pub use appliance::Layout;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use export::{ExportSummary, ExportVerifyReport, verify_export};
 pub use holds::LegalHold;
-pub use model::{HIT, NewRead, PlateCandidate, Read, ReadId};
-pub use retention::{PurgeReport, RetentionPolicy, RetentionScheduler};
+pub use model::{HIT, NewRead, PlateCandidate, Read, ReadId, RetentionPolicy};
+pub use principals::{Camera, LoginSecrets, Purpose, PurposePolicy, PurposeRefusal, RolePolicy};
+pub use retention::{PurgeReport, RetentionScheduler};
 pub use search::{PlateQuery, Search, SearchResult};
 pub use wipe::{DEFAULT_GRACE_DAYS, WipeCertificate, run_due_wipes};

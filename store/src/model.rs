@@ -5,6 +5,7 @@ use custos_core::CameraId;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Token;
+use crate::error::{Result, StoreError};
 
 /// Hit flag bit: the read matched a hotlist entry.
 pub const HIT: u32 = 1;
@@ -52,6 +53,33 @@ pub struct NewRead {
     pub context_jpeg: Option<Vec<u8>>,
     pub track_id: u64,
     pub hit_flags: u32,
+}
+
+impl NewRead {
+    /// The plate as the store indexes it (letters and digits, upper case).
+    pub fn stored_plate(&self) -> String {
+        custos_core::normalize_plate(&self.plate)
+    }
+
+    /// The read as the store returns it once ingested under `id` (see
+    /// [`AgencyStore::ingest`](crate::AgencyStore::ingest)), without reading it back.
+    pub fn into_read(self, id: ReadId) -> Read {
+        Read {
+            id,
+            camera: self.camera.as_str().to_owned(),
+            captured_at_ms: self.captured_at_ms,
+            plate: self.stored_plate(),
+            confidence: self.confidence,
+            char_confidences: self.char_confidences,
+            candidates: self.candidates,
+            plate_box: self.plate_box,
+            crop_jpeg: self.crop_jpeg,
+            context_jpeg: self.context_jpeg,
+            track_id: self.track_id,
+            hit_flags: self.hit_flags,
+            held: false,
+        }
+    }
 }
 
 /// A read as stored and returned, decrypted.
@@ -270,5 +298,52 @@ mod tests {
         assert_eq!(d.captured_at_ms, 42);
         assert_eq!(d.tail.sealed_by, SealedBy::Hold(3));
         assert_eq!(header(&s.encode()).unwrap().1, HIT);
+    }
+}
+
+/// How long an agency keeps its data (the store enforces it itself: see `retention`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub reads_days: u32,
+    pub hits_days: u32,
+    /// Hit-only mode: reads without a hit are deleted this many minutes after capture.
+    pub hit_only_minutes: Option<u32>,
+    pub audit_days: u32,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            reads_days: 30,
+            hits_days: 365,
+            hit_only_minutes: None,
+            audit_days: 400,
+        }
+    }
+}
+
+impl RetentionPolicy {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(StoreError::BadPolicy(m));
+        if self.reads_days == 0 {
+            return bad("reads must be kept at least 1 day".into());
+        }
+        if self.reads_days > self.hits_days {
+            return bad(format!(
+                "reads are kept {} days but hits only {}: hits must be kept at least as long as \
+                 reads",
+                self.reads_days, self.hits_days
+            ));
+        }
+        if self.audit_days < 365 {
+            return bad(format!(
+                "the audit log must be kept at least 365 days, not {}",
+                self.audit_days
+            ));
+        }
+        if self.hit_only_minutes == Some(0) {
+            return bad("hit-only mode needs at least 1 minute".into());
+        }
+        Ok(())
     }
 }

@@ -175,7 +175,7 @@ impl AgencyStore {
                 let day = day_of(r.captured_at_ms);
                 let key = &keys[&day];
                 let id = ReadId::new(day, first_seq + i as u64);
-                let plate = custos_core::normalize_plate(&r.plate);
+                let plate = r.stored_plate();
                 let token = key.blind.token(&plate);
                 let sealed = key.seal.seal_serialized(
                     &self.nonces,

@@ -8,64 +8,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use redb::{ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::agency::{Access, AgencyStore};
 use crate::audit::chain::StoredAudit;
 use crate::clock::{MS_PER_DAY, day_of};
 use crate::crypto::KeyName;
 use crate::error::{Result, StoreError};
-use crate::model::{HIT, ReadId, header, index_key};
+use crate::model::{HIT, ReadId, RetentionPolicy, header, index_key};
 use crate::schema::{
     self, AUDIT, CHECKPOINTS, META, META_AUDIT_FLOOR, META_HIT_ONLY_CURSOR, META_POLICY,
     hits_table, index_table, reads_table, vocab_table,
 };
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RetentionPolicy {
-    pub reads_days: u32,
-    pub hits_days: u32,
-    /// Hit-only mode: reads without a hit are deleted this many minutes after capture.
-    pub hit_only_minutes: Option<u32>,
-    pub audit_days: u32,
-}
-
-impl Default for RetentionPolicy {
-    fn default() -> Self {
-        Self {
-            reads_days: 30,
-            hits_days: 365,
-            hit_only_minutes: None,
-            audit_days: 400,
-        }
-    }
-}
-
-impl RetentionPolicy {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(StoreError::BadPolicy(m));
-        if self.reads_days == 0 {
-            return bad("reads must be kept at least 1 day".into());
-        }
-        if self.reads_days > self.hits_days {
-            return bad(format!(
-                "reads are kept {} days but hits only {}: hits must be kept at least as long as \
-                 reads",
-                self.reads_days, self.hits_days
-            ));
-        }
-        if self.audit_days < 365 {
-            return bad(format!(
-                "the audit log must be kept at least 365 days, not {}",
-                self.audit_days
-            ));
-        }
-        if self.hit_only_minutes == Some(0) {
-            return bad("hit-only mode needs at least 1 minute".into());
-        }
-        Ok(())
-    }
-}
 
 /// What one purge run removed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -4,7 +4,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use crate::retention::RetentionPolicy;
+use crate::model::RetentionPolicy;
 
 /// Schema written by this build.
 pub const CURRENT_VERSION: u32 = 3;

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::hotlist::{EntryError, HotlistEntry};
+use crate::hotlist::{EntryError, WatchedPlate};
 
 const MAX_NOTE_CHARS: usize = 1024;
 
@@ -98,7 +98,7 @@ fn lines(bad: &[BadLine]) -> String {
 /// A successful import.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsvImport {
-    pub entries: Vec<HotlistEntry>,
+    pub entries: Vec<WatchedPlate>,
     /// The lines left out; always empty unless [`CsvOptions::skip_bad_lines`] was set.
     pub skipped: Vec<BadLine>,
 }
@@ -241,7 +241,7 @@ pub fn import_csv(text: &str, options: CsvOptions) -> Result<CsvImport, CsvError
             if note_len > MAX_NOTE_CHARS {
                 return Err(LineProblem::NoteTooLong(note_len));
             }
-            let entry = HotlistEntry::new(get("plate"), get("list"), covert, note)?;
+            let entry = WatchedPlate::new(get("plate"), get("list"), covert, note)?;
             let key = (entry.plate.clone(), entry.list.clone());
             if let Some(&first_line) = seen.get(&key) {
                 return Err(LineProblem::Duplicate {
@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(got.entries.len(), 2);
         assert_eq!(
             got.entries[0],
-            HotlistEntry::new("ABC123", "stolen", false, "").unwrap()
+            WatchedPlate::new("ABC123", "stolen", false, "").unwrap()
         );
         assert_eq!(got.entries[1].plate, "XYZ9");
     }

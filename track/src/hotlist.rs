@@ -43,9 +43,10 @@ pub const MAX_PLATE_LEN: usize = 16;
 /// List ids: 1–64 characters of `A-Z a-z 0-9 - _ .`, like camera ids.
 const MAX_LIST_LEN: usize = 64;
 
-/// One hotlist entry.
+/// One hotlist entry as the matcher holds it: a normalised plate to watch for, its list and
+/// whether hits are covert (the stored record is `custos_store::records::HotlistEntry`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HotlistEntry {
+pub struct WatchedPlate {
     /// Normalised plate text (see [`custos_core::normalize_plate`]).
     pub plate: String,
     /// The list this entry belongs to (e.g. `stolen`, `amber-2026-11`).
@@ -72,7 +73,7 @@ pub enum EntryError {
     BadList(String),
 }
 
-impl HotlistEntry {
+impl WatchedPlate {
     /// A checked entry: the plate is normalised (separators dropped, upper-cased) and must hold
     /// 1–16 letters and digits and nothing else but spaces, `-` and `.` (so that `ÄB12` is not
     /// silently read as `B12`); the list id is trimmed and checked.
@@ -179,7 +180,7 @@ impl MatchKind {
 /// One entry matched by a read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HotlistMatch<'a> {
-    pub entry: &'a HotlistEntry,
+    pub entry: &'a WatchedPlate,
     /// Index of the entry in the list given to [`Matcher::new`].
     pub entry_index: usize,
     pub kind: MatchKind,
@@ -193,7 +194,7 @@ pub struct HotlistMatch<'a> {
 /// built: on a list change build a new one and swap it in.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    entries: Vec<HotlistEntry>,
+    entries: Vec<WatchedPlate>,
     config: MatchConfig,
     exact: HashMap<String, Vec<u32>>,
     by_class: HashMap<String, Vec<u32>>,
@@ -246,7 +247,7 @@ fn hamming(a: &[u8], b: &[u8]) -> usize {
 impl Matcher {
     /// Builds the indexes. Entries' plates are normalised again here, since the fields are
     /// public; an entry whose plate is empty after that never matches.
-    pub fn new(entries: Vec<HotlistEntry>, config: MatchConfig) -> Result<Self, MatchConfigError> {
+    pub fn new(entries: Vec<WatchedPlate>, config: MatchConfig) -> Result<Self, MatchConfigError> {
         if config.max_substitutions > 2 {
             return Err(MatchConfigError::TooManySubstitutions(
                 config.max_substitutions,
@@ -286,7 +287,7 @@ impl Matcher {
         })
     }
 
-    pub fn entries(&self) -> &[HotlistEntry] {
+    pub fn entries(&self) -> &[WatchedPlate] {
         &self.entries
     }
 
@@ -433,8 +434,8 @@ impl Matcher {
 mod tests {
     use super::*;
 
-    fn entry(plate: &str, list: &str) -> HotlistEntry {
-        HotlistEntry::new(plate, list, false, "").unwrap()
+    fn entry(plate: &str, list: &str) -> WatchedPlate {
+        WatchedPlate::new(plate, list, false, "").unwrap()
     }
 
     fn matcher(config: MatchConfig) -> Matcher {
@@ -570,23 +571,23 @@ mod tests {
     fn entries_are_checked() {
         assert_eq!(entry(" ab-12.cd ", " stolen ").plate, "AB12CD");
         assert_eq!(
-            HotlistEntry::new("ÄB12", "l", false, ""),
+            WatchedPlate::new("ÄB12", "l", false, ""),
             Err(EntryError::BadPlateChar('Ä'))
         );
         assert_eq!(
-            HotlistEntry::new(" - ", "l", false, ""),
+            WatchedPlate::new(" - ", "l", false, ""),
             Err(EntryError::EmptyPlate)
         );
         assert!(matches!(
-            HotlistEntry::new(&"A".repeat(17), "l", false, ""),
+            WatchedPlate::new(&"A".repeat(17), "l", false, ""),
             Err(EntryError::PlateTooLong { len: 17 })
         ));
         assert_eq!(
-            HotlistEntry::new("AB1", " ", false, ""),
+            WatchedPlate::new("AB1", " ", false, ""),
             Err(EntryError::EmptyList)
         );
         assert!(matches!(
-            HotlistEntry::new("AB1", "a list", false, ""),
+            WatchedPlate::new("AB1", "a list", false, ""),
             Err(EntryError::BadList(_))
         ));
     }

@@ -25,7 +25,7 @@ pub use confusion::{CONFUSION_GROUPS, class_key, confusable, similarity};
 pub use csv::{BadLine, CsvError, CsvImport, CsvOptions, LineProblem, import_csv};
 pub use dedup::one_per_plate;
 pub use hotlist::{
-    EntryError, HotlistEntry, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher,
+    EntryError, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher, WatchedPlate,
 };
 pub use prior::{
     CharClass, FormatPriors, PatternSet, PlatePattern, PriorConfig, PriorError, TextCandidate,

@@ -17,13 +17,16 @@
 //!
 //! `cargo run --release -p benches --bin e2e -- --res 720p`
 
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::{Parser, ValueEnum};
-use custos::analysis::{
+use custos_analysis::{
     self, AnalysedCamera, Analysis, AnalysisConfig, Backend, MetricsSnapshot, Pass,
 };
 use custos_core::CameraId;
@@ -215,7 +218,7 @@ fn run_step(args: &Args, urls: &[String]) -> Result<Step> {
         ..AnalysisConfig::default()
     };
     let (localizer, recognizer) =
-        analysis::open_engines(&config, &custos_ocr::OcrConfig::default())?;
+        custos_analysis::open_engines(&config, &custos_ocr::OcrConfig::default())?;
     let passes = Arc::new(AtomicU64::new(0));
     let counted = passes.clone();
     let sink = move |_: Pass| {

@@ -3,6 +3,9 @@
 //! 1 M over 30 days and 100 cameras). Every call passes the real gate: session check, role,
 //! purpose, and a durable audit entry. Prints a table, then one JSON object on the last line.
 
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

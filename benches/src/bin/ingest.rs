@@ -12,6 +12,9 @@
 //!
 //! Prints one table row per step, then the result as one JSON object on the last line.
 
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,9 @@
 //! Frames are real (detect-dashcam-ro for 720p, alpr-bench/us for 1080p) when ../shared/data is
 //! present, otherwise generated. Prints a table, then one JSON object on the last line.
 
-// For the appliance's allocator (see benches/src/lib.rs).
-use benches as _;
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release -p benches --bin ocr [-- --seconds 3 --threads 0 --views 1]`
 
-// For the appliance's allocator (see benches/src/lib.rs).
-use benches as _;
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};

@@ -4,8 +4,9 @@
 //! as slow frames. `--dump DIR` also writes a few frames and plates as PPM, for looking at.
 //! Prints a table, then one JSON object on the last line.
 
-// For the appliance's allocator (see benches/src/lib.rs).
-use benches as _;
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,6 +3,9 @@
 //! latency (each an audited, durable search), store reopen time (vocabulary decryption), purge of
 //! one day, and bytes per read. Prints a table, then one JSON object on the last line.
 
+// The appliance's allocator (see benches/src/lib.rs).
+benches::allocator!();
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -15,7 +15,7 @@ use crate::convert;
 use crate::error::GrpcError;
 use crate::pb;
 use crate::policy::{Role, RoleTable};
-use crate::server::Shared;
+use crate::state::Shared;
 use crate::totp;
 
 pub struct AdminSvc {

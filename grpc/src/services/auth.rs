@@ -9,7 +9,7 @@ use crate::auth::{LoginError, check_login, hash_password, new_totp_secret, verif
 use crate::error::store_status;
 use crate::pb;
 use crate::policy::Role;
-use crate::server::Shared;
+use crate::state::Shared;
 use crate::totp;
 
 pub struct AuthSvc {

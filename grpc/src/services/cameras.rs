@@ -10,7 +10,7 @@ use super::{access, caller, ident, on_store};
 use crate::convert;
 use crate::gate::Caller;
 use crate::pb;
-use crate::server::Shared;
+use crate::state::Shared;
 
 pub struct CamerasSvc {
     shared: Arc<Shared>,

@@ -9,10 +9,10 @@ use tonic::{Request, Response, Status};
 use super::{BoxStream, access, caller, follow, on_store, record, text};
 use crate::convert;
 use crate::gate::Caller;
-use crate::hub::AlertEvent;
 use crate::pb;
 use crate::policy::Permission;
-use crate::server::Shared;
+use crate::state::Shared;
+use custos_live::AlertEvent;
 
 /// Most lines one CSV import may carry.
 const MAX_IMPORT_LINES: usize = 10_000;

@@ -10,9 +10,9 @@ use tonic::{Request, Response, Status};
 use super::{BoxStream, blocking, caller, follow, page, paging};
 use crate::convert;
 use crate::gate::Caller;
-use crate::hub::LiveRead;
 use crate::pb;
-use crate::server::Shared;
+use crate::state::Shared;
+use custos_live::LiveRead;
 
 /// Longest wildcard pattern and plate accepted (real plates have ≤ 10 characters; hostile
 /// patterns like `*?*?…` thousands long are refused before any matching).

@@ -10,7 +10,8 @@ use custos_core::CameraId;
 use custos_grpc::auth::provision_principal;
 use custos_grpc::pb;
 use custos_grpc::policy::Role;
-use custos_grpc::{Hub, Server, TlsFiles, pki, totp};
+use custos_grpc::{Server, TlsFiles, pki, totp};
+use custos_live::Hub;
 use custos_store::{
     Access, AgencyStore, Clock, HIT, Layout, ManualClock, NewRead, StoreOptions, SystemClock,
 };

@@ -1,11 +1,25 @@
-//! How a request message appears in the audit log: its Debug form (plate patterns included,
-//! as the issue asks), with secrets redacted by hand-written Debug impls and long values
-//! truncated so a hostile request cannot bloat the log.
+//! What a call carries into its audit entry: [`CallParams`], drawn from the request message by
+//! [`Audited`] — its Debug form (plate patterns included), with secrets redacted by hand-written
+//! Debug impls and long values truncated so a hostile request cannot bloat the log, and the
+//! justification, target agency and login it names.
 
 use std::fmt;
 
 use crate::pb;
-use crate::policy::CallParams;
+
+/// What the gate learns from a request message before the handler runs.
+#[derive(Clone, Debug, Default)]
+pub struct CallParams {
+    /// JSON text for the audit entry (secrets redacted, long values truncated).
+    pub parameters: String,
+    pub reason: Option<String>,
+    pub case_number: Option<String>,
+    /// Another agency whose data the call asks for.
+    pub target_agency: Option<String>,
+    /// The agency and username a Login names.
+    pub login_agency: Option<String>,
+    pub login_user: Option<String>,
+}
 
 /// Longest parameters text kept in an audit entry.
 const MAX_PARAMS: usize = 2048;

@@ -1,4 +1,4 @@
-//! What the API layer needs to decide who may do what: login secrets (argon2id hash, TOTP secret,
+//! Principals and policies: what the API layer needs to decide who may do what: login secrets (argon2id hash, TOTP secret,
 //! lockout state), the camera registry, the agency's search purposes, and counts for the
 //! transparency report. Hashing and code checking live in `custos-grpc`; the store keeps the
 //! records sealed like every other record.

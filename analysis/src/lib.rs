@@ -1,4 +1,9 @@
-//! The analysis engine: decoded frames in, one read per vehicle pass out.
+//! The analysis engine: decoded frames in, one read per vehicle pass out; and the camera
+//! pipeline of `custos serve` around it (ingest → analysis → store writer → live hub).
+//!
+//! Owns the threads, queues and wiring between the stages and the writer's batching. May not
+//! hold the stages' own rules (localisation, OCR, tracking policy live in their crates), the
+//! config file or the CLI (the `custos` binary), or the network API (`custos-grpc`).
 //!
 //! ```text
 //! ingest ──Frame──▶ [frame queue] ──▶ kernels ──▶ [ocr frame queue] ──▶ OCR ──▶ [tracker queue] ──▶ tracker ──▶ PassSink
@@ -14,9 +19,12 @@
 //! Frames of one camera stay in order through every stage (one thread per stage, FIFO queues),
 //! which the tracker needs.
 
+pub mod camera_pipeline;
 mod config;
 pub mod metrics;
+mod prometheus;
 mod stages;
+pub mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,9 +39,11 @@ use custos_track::{FormatPriors, SplitMerger, Tracker, VehiclePass};
 pub use config::{AnalysisConfig, Backend};
 pub use metrics::{Metrics, MetricsSnapshot, QueueDepths, render};
 
-/// A plate crop as the OCR read it: grey, 8-bit, tightly packed (ready for JPEG encoding).
+/// A plate crop as the OCR read it, owned and cheap to share (a pass keeps its best one): grey,
+/// 8-bit, tightly packed, ready for JPEG encoding. The OCR itself reads borrowed
+/// [`custos_ocr::GrayCrop`] views of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GreyCrop {
+pub struct PlateCrop {
     pub width: u32,
     pub height: u32,
     pub pixels: Arc<[u8]>,
@@ -64,7 +74,7 @@ impl From<CameraId> for AnalysedCamera {
 }
 
 /// One vehicle pass with its best crop.
-pub type Pass = VehiclePass<GreyCrop>;
+pub type Pass = VehiclePass<PlateCrop>;
 
 /// Where passes go (store writer, hotlist matcher, alerts, the demo's terminal). Called on the
 /// tracker's thread: it must not block. Returns false if the pass was not taken (counted).

@@ -1,9 +1,12 @@
-//! Where the pipeline publishes what the live streams serve: reads, hotlist hits and camera
-//! status. Publishing never blocks (bounded broadcast channels): a client that falls behind
-//! skips ahead and is told how many messages it missed; it never slows the pipeline.
+//! The live-event hub: where the store writer publishes what the live streams serve (reads,
+//! hotlist hits, camera health) and where the API tells the writer that hotlists changed.
+//!
+//! Owns only in-memory fan-out. May not touch the network, the database files or the analysis:
+//! `custos-analysis` publishes, `custos-grpc` subscribes. Publishing never blocks (bounded
+//! broadcast channels): a client that falls behind skips ahead and is told how many messages it
+//! missed; it never slows the pipeline.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use custos_store::{Camera, Read};
@@ -27,14 +30,16 @@ pub struct AlertEvent {
     pub retroactive: bool,
 }
 
+/// A stored read, for `Reads.StreamLive`.
 #[derive(Clone, Debug)]
 pub struct LiveRead {
     pub agency: String,
     pub read: Read,
 }
 
+/// A camera's health as the Cameras API reports it (the ingest's state, in words).
 #[derive(Clone, Debug, PartialEq)]
-pub struct CameraState {
+pub struct CameraHealth {
     pub state: String,
     pub detail: String,
     pub updated_at_ms: u64,
@@ -45,12 +50,13 @@ pub struct CameraState {
 pub struct Hub {
     reads: broadcast::Sender<Arc<LiveRead>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
-    cameras: Arc<RwLock<HashMap<(String, String), CameraState>>>,
+    cameras: Arc<RwLock<HashMap<(String, String), CameraHealth>>>,
     /// Per agency: the cameras of the appliance's config file (the registry holds the rest).
     configured: Arc<RwLock<HashMap<String, Vec<Camera>>>>,
-    /// Bumped by every hotlist change made through the API, so the matcher reloads at once
-    /// instead of waiting for its periodic re-read.
-    hotlists: Arc<AtomicU64>,
+    /// One message per burst of hotlist changes made through the API (bounded to one, so a
+    /// burst coalesces), so the matcher reloads at once instead of at its periodic re-read.
+    hotlist_changed: crossbeam_channel::Sender<()>,
+    hotlist_changes: crossbeam_channel::Receiver<()>,
 }
 
 impl Default for Hub {
@@ -62,12 +68,14 @@ impl Default for Hub {
 impl Hub {
     /// `capacity`: messages a slow subscriber may fall behind before it skips ahead.
     pub fn new(capacity: usize) -> Self {
+        let (hotlist_changed, hotlist_changes) = crossbeam_channel::bounded(1);
         Self {
             reads: broadcast::channel(capacity.max(1)).0,
             alerts: broadcast::channel(capacity.max(1)).0,
             cameras: Arc::default(),
             configured: Arc::default(),
-            hotlists: Arc::default(),
+            hotlist_changed,
+            hotlist_changes,
         }
     }
 
@@ -83,14 +91,14 @@ impl Hub {
         let _ = self.alerts.send(Arc::new(alert));
     }
 
-    pub fn set_camera_status(&self, agency: &str, camera: &str, state: CameraState) {
+    pub fn set_camera_status(&self, agency: &str, camera: &str, state: CameraHealth) {
         self.cameras
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert((agency.into(), camera.into()), state);
     }
 
-    pub fn camera_status(&self, agency: &str, camera: &str) -> Option<CameraState> {
+    pub fn camera_status(&self, agency: &str, camera: &str) -> Option<CameraHealth> {
         self.cameras
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -98,13 +106,15 @@ impl Hub {
             .cloned()
     }
 
+    /// A hotlist changed through the API: the matcher reloads.
     pub fn hotlists_changed(&self) {
-        self.hotlists.fetch_add(1, Ordering::Release);
+        // Full means a reload is already pending: this change is covered by it.
+        let _ = self.hotlist_changed.try_send(());
     }
 
-    /// Changes with every [`Self::hotlists_changed`].
-    pub fn hotlists_generation(&self) -> u64 {
-        self.hotlists.load(Ordering::Acquire)
+    /// Where the store writer hears of [`Self::hotlists_changed`]: one message per burst.
+    pub fn hotlist_changes(&self) -> crossbeam_channel::Receiver<()> {
+        self.hotlist_changes.clone()
     }
 
     /// Forgets the state of `agency`'s cameras that are not in `running`.
@@ -138,11 +148,32 @@ impl Hub {
         self.alerts.receiver_count()
     }
 
-    pub(crate) fn subscribe_reads(&self) -> broadcast::Receiver<Arc<LiveRead>> {
+    /// Follows the reads as they are stored.
+    pub fn subscribe_reads(&self) -> broadcast::Receiver<Arc<LiveRead>> {
         self.reads.subscribe()
     }
 
-    pub(crate) fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
+    /// Follows the hotlist alerts as they are raised.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
         self.alerts.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_hotlist_changes_is_one_message() {
+        let hub = Hub::new(4);
+        let changes = hub.hotlist_changes();
+        assert!(changes.try_recv().is_err());
+        for _ in 0..5 {
+            hub.hotlists_changed();
+        }
+        assert!(changes.try_recv().is_ok());
+        assert!(changes.try_recv().is_err(), "coalesced");
+        hub.clone().hotlists_changed();
+        assert!(changes.try_recv().is_ok(), "clones share the channel");
     }
 }

@@ -13,7 +13,7 @@ use custos_track::{Detection, Pushed, SplitMerger, Tracker, one_per_plate};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
-use super::{FrameReads, GreyCrop, Pass, PassSink};
+use super::{FrameReads, Pass, PassSink, PlateCrop};
 
 const RELAXED: Ordering = Ordering::Relaxed;
 /// How long an idle stage waits before looking at the stop flag again.
@@ -28,14 +28,14 @@ pub struct Localized {
     at: SystemTime,
     /// When the ingest received the frame (wall clock), for the frame→read latency.
     received: SystemTime,
-    found: Vec<(Candidate, GreyCrop)>,
+    found: Vec<(Candidate, PlateCrop)>,
 }
 
 /// One frame after the OCR: its detections, ready for the tracker.
 pub struct ReadFrame {
     camera: usize,
     at: SystemTime,
-    detections: Vec<Detection<GreyCrop>>,
+    detections: Vec<Detection<PlateCrop>>,
 }
 
 pub struct Kernels {
@@ -142,7 +142,7 @@ impl Kernels {
             .candidates_unbuffered
             .fetch_add(out.dropped as u64, RELAXED);
         let per = self.spec.floats_per_crop();
-        let mut found: Vec<Vec<(Candidate, GreyCrop)>> = vec![Vec::new(); kept.len()];
+        let mut found: Vec<Vec<(Candidate, PlateCrop)>> = vec![Vec::new(); kept.len()];
         for job in &out.crops {
             let Some((camera, _, _)) = kept.get(job.frame) else {
                 continue;
@@ -165,7 +165,7 @@ impl Kernels {
             if let Some(f) = found.get_mut(job.frame) {
                 f.push((
                     job.candidate,
-                    GreyCrop {
+                    PlateCrop {
                         width: self.spec.width,
                         height: self.spec.height,
                         pixels,
@@ -415,9 +415,9 @@ impl Ocr {
 }
 
 pub struct Tracking {
-    pub trackers: Vec<Tracker<GreyCrop>>,
+    pub trackers: Vec<Tracker<PlateCrop>>,
     /// Per camera, its passes held in case a vehicle's track was split.
-    pub mergers: Vec<SplitMerger<GreyCrop>>,
+    pub mergers: Vec<SplitMerger<PlateCrop>>,
     pub expire_every: Duration,
     pub min_pass_chars: usize,
     pub input: Receiver<ReadFrame>,
@@ -530,15 +530,15 @@ mod tests {
         )
     }
 
-    fn crop(v: u8) -> GreyCrop {
-        GreyCrop {
+    fn crop(v: u8) -> PlateCrop {
+        PlateCrop {
             width: 2,
             height: 1,
             pixels: vec![v, v].into(),
         }
     }
 
-    fn det(x: f32, w: f32, text: &str, confidence: f32) -> Detection<GreyCrop> {
+    fn det(x: f32, w: f32, text: &str, confidence: f32) -> Detection<PlateCrop> {
         Detection {
             candidate: Candidate::from_rect(x, 100.0, w, 30.0, 0.5),
             read: read(text, confidence),
@@ -548,7 +548,7 @@ mod tests {
 
     /// Runs the tracker stage on `frames` (time ms, detections) and returns what reached the
     /// sink.
-    fn track(merge_gap: Duration, frames: Vec<(u64, Vec<Detection<GreyCrop>>)>) -> Vec<Pass> {
+    fn track(merge_gap: Duration, frames: Vec<(u64, Vec<Detection<PlateCrop>>)>) -> Vec<Pass> {
         let (before, after) = track_split(merge_gap, frames);
         before.into_iter().chain(after).collect()
     }
@@ -557,7 +557,7 @@ mod tests {
     /// stage stopped.
     fn track_split(
         merge_gap: Duration,
-        frames: Vec<(u64, Vec<Detection<GreyCrop>>)>,
+        frames: Vec<(u64, Vec<Detection<PlateCrop>>)>,
     ) -> (Vec<Pass>, Vec<Pass>) {
         let camera = CameraId::new("cam0").unwrap();
         let tracker = Tracker::new(
@@ -599,7 +599,7 @@ mod tests {
 
     /// A plate read in full, then lost for longer than the tracker's gap (its track ends), then
     /// read with its first character cut off: one vehicle.
-    fn split_plate() -> Vec<(u64, Vec<Detection<GreyCrop>>)> {
+    fn split_plate() -> Vec<(u64, Vec<Detection<PlateCrop>>)> {
         let mut frames = Vec::new();
         for i in 0..5u64 {
             frames.push((

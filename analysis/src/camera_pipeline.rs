@@ -6,17 +6,44 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use anyhow::{Context, Result};
-use custos_core::CameraId;
-use custos_grpc::Hub;
+use custos_core::{CameraId, CameraIdError};
+use custos_live::Hub;
 use custos_pipeline::config::validate_cameras;
 use custos_pipeline::{CameraConfig, CameraSettings, Ingest};
 use custos_store::records::RecordKind;
 use custos_store::{AgencyStore, Camera};
 
-use crate::config::Config;
 use crate::writer::{Writer, WriterConfig, WriterStats};
-use custos::analysis::{self, AnalysedCamera, Analysis, Pass};
+use crate::{AnalysedCamera, Analysis, AnalysisConfig, AnalysisError, Pass, open_engines};
+
+/// What the pipeline needs from the appliance's configuration.
+#[derive(Debug)]
+pub struct PipelineConfig {
+    /// `[ingest]` defaults, applied to cameras registered over the API.
+    pub ingest: custos_pipeline::IngestDefaults,
+    pub ocr: custos_ocr::OcrConfig,
+    pub analysis: AnalysisConfig,
+}
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot start the analysis: {0}")]
+    Analysis(#[from] AnalysisError),
+    #[error("cannot start the store writer: {0}")]
+    Writer(std::io::Error),
+    #[error("cannot start the ingest: {0}")]
+    Ingest(#[from] custos_pipeline::IngestError),
+}
+
+/// Why a camera registered over the API cannot run.
+#[derive(Debug, thiserror::Error)]
+enum RegisteredCameraError {
+    #[error(transparent)]
+    Id(#[from] CameraIdError),
+    #[error(transparent)]
+    Config(#[from] custos_pipeline::ConfigError),
+}
 
 /// The running stages of one pipeline.
 pub struct Pipeline {
@@ -28,23 +55,20 @@ pub struct Pipeline {
 impl Pipeline {
     fn start(
         cameras: Vec<CameraSettings>,
-        cfg: &Config,
+        cfg: &PipelineConfig,
         writer_cfg: WriterConfig,
         store: Arc<AgencyStore>,
         hub: Hub,
         stats: Arc<WriterStats>,
-    ) -> Result<Self> {
+    ) -> Result<Self, PipelineError> {
         let analysed: Vec<AnalysedCamera> = cameras.iter().map(AnalysedCamera::from).collect();
-        let (localizer, recognizer) =
-            analysis::open_engines(&cfg.analysis, &cfg.ocr).context("cannot start the analysis")?;
+        let (localizer, recognizer) = open_engines(&cfg.analysis, &cfg.ocr)?;
         let (passes_tx, passes_rx) = crossbeam_channel::bounded::<Pass>(cfg.analysis.pass_queue);
         let writer = Writer::start(passes_rx, store, hub, writer_cfg, stats)
-            .context("cannot start the store writer")?;
+            .map_err(PipelineError::Writer)?;
         // The analysis owns the only sender: when it stops, the writer drains and ends.
-        let analysis = Analysis::start(&analysed, &cfg.analysis, localizer, recognizer, passes_tx)
-            .context("cannot start the analysis")?;
-        let ingest =
-            Ingest::start(cameras, analysis.frames()).context("cannot start the ingest")?;
+        let analysis = Analysis::start(&analysed, &cfg.analysis, localizer, recognizer, passes_tx)?;
+        let ingest = Ingest::start(cameras, analysis.frames())?;
         Ok(Self {
             ingest,
             analysis,
@@ -73,7 +97,7 @@ struct Running {
 
 /// One agency's cameras and the pipeline that reads them.
 pub struct CameraPipeline {
-    cfg: Arc<Config>,
+    cfg: Arc<PipelineConfig>,
     /// From the config file; these win over registered cameras with the same id.
     configured: Vec<CameraSettings>,
     store: Arc<AgencyStore>,
@@ -87,13 +111,13 @@ impl CameraPipeline {
     /// Starts the pipeline on the configured and registered cameras (none: nothing runs until
     /// a camera is registered).
     pub fn start(
-        cfg: Arc<Config>,
+        cfg: Arc<PipelineConfig>,
         configured: Vec<CameraSettings>,
         store: Arc<AgencyStore>,
         writer_cfg: WriterConfig,
         hub: Hub,
         stats: Arc<WriterStats>,
-    ) -> Result<Self> {
+    ) -> Result<Self, PipelineError> {
         let host = Self {
             cfg,
             configured,
@@ -163,7 +187,7 @@ impl CameraPipeline {
         match self.start_pipeline(wanted) {
             Ok(p) => running.pipeline = Some(p),
             // Retried when the cameras change again, not every tick.
-            Err(e) => tracing::error!("cannot restart the pipeline: {e:#}"),
+            Err(e) => tracing::error!("cannot restart the pipeline: {e}"),
         }
     }
 
@@ -176,7 +200,7 @@ impl CameraPipeline {
         }
     }
 
-    fn start_pipeline(&self, cameras: Vec<CameraSettings>) -> Result<Pipeline> {
+    fn start_pipeline(&self, cameras: Vec<CameraSettings>) -> Result<Pipeline, PipelineError> {
         Pipeline::start(
             cameras,
             &self.cfg,
@@ -208,7 +232,7 @@ impl CameraPipeline {
             }
             match registered_camera(&self.cfg, &cam) {
                 Ok(c) => cameras.push(c),
-                Err(e) => tracing::warn!(camera = %cam.id, "registered camera skipped: {e:#}"),
+                Err(e) => tracing::warn!(camera = %cam.id, "registered camera skipped: {e}"),
             }
         }
         cameras
@@ -226,7 +250,10 @@ impl CameraPipeline {
 }
 
 /// A camera registered over gRPC, with the `[ingest]` defaults applied.
-fn registered_camera(cfg: &Config, cam: &Camera) -> Result<CameraSettings> {
+fn registered_camera(
+    cfg: &PipelineConfig,
+    cam: &Camera,
+) -> Result<CameraSettings, RegisteredCameraError> {
     let config = CameraConfig {
         id: CameraId::new(cam.id.clone())?,
         name: Some(cam.name.clone()).filter(|n| !n.is_empty()),
@@ -240,6 +267,10 @@ fn registered_camera(cfg: &Config, cam: &Camera) -> Result<CameraSettings> {
         stall_timeout_ms: None,
         roi: None,
     };
-    let mut settings = validate_cameras(&cfg.ingest, &[config])?;
-    settings.pop().context("no camera")
+    let settings = validate_cameras(&cfg.ingest, &[config])?;
+    // One camera in, one validated camera out.
+    Ok(settings
+        .into_iter()
+        .next()
+        .expect("validate_cameras returns one camera per input"))
 }

@@ -9,6 +9,8 @@ use custos_core::CameraId;
 use custos_pipeline::CameraStatus;
 use serde::Serialize;
 
+use crate::prometheus;
+
 const RELAXED: Ordering = Ordering::Relaxed;
 
 /// Upper bounds (seconds) of the latency histograms' buckets: fine around the 300 ms frame→read
@@ -359,13 +361,9 @@ impl MetricsSnapshot {
 pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+        prometheus::family(&mut out, name, kind, help, samples)
     };
-    let cam = |id: &CameraId| format!("{{camera=\"{}\"}}", escape(id.as_str()));
+    let cam = |id: &CameraId| prometheus::labels(&[("camera", id.as_str())]);
     let none = String::new;
 
     family(
@@ -373,11 +371,7 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
         "gauge",
         "The kernels backend and the OCR execution provider in use.",
         &[(
-            format!(
-                "{{backend=\"{}\",provider=\"{}\"}}",
-                escape(&m.backend),
-                escape(&m.provider)
-            ),
+            prometheus::labels(&[("backend", &m.backend), ("provider", &m.provider)]),
             "1".into(),
         )],
     );
@@ -604,12 +598,6 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
     out
 }
 
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
 
 #[cfg(test)]
 mod tests {
