@@ -598,7 +598,6 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

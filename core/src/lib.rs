@@ -1,5 +1,8 @@
 //! The domain types every Custos stage speaks. Nothing heavy lives here (no GStreamer, wgpu, ort,
 //! redb or tonic), so each stage can be built, tested and benchmarked alone.
+//!
+//! Owns: camera ids, frames, candidates, plate texts, regions, edit distance, plane geometry.
+//! May not touch: any I/O, thread, GPU, model, database or network; it depends on nothing heavy.
 
 mod camera;
 mod candidate;

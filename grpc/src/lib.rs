@@ -4,8 +4,11 @@
 //! Every call passes [`gate`]: it identifies the client certificate, checks the session token,
 //! checks the role's permission for the method (deny by default), checks the stated purpose and
 //! any sharing grant, and writes the audit entry, allowed or denied. Handlers in `services`
-//! never check roles. The pipeline publishes reads and hotlist hits into a [`Hub`], from which
-//! `Reads.StreamLive` and `Hotlists.StreamAlerts` serve.
+//! never check roles. The store writer publishes reads and hotlist hits into the `custos-live` hub,
+//! from which `Reads.StreamLive` and `Hotlists.StreamAlerts` serve.
+//!
+//! Owns: the `custos.v1` API, its authentication, authorisation, audit and TLS. May not touch:
+//! the analysis or ingest; it reads and writes only through the store and subscribes to `custos-live`.
 
 mod audit_writer;
 pub mod audited;

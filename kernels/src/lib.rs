@@ -6,6 +6,9 @@
 //! on the backend) → score threshold, box decoding, NMS (shared CPU code, on small maps) →
 //! candidates → per candidate a homography warp, resize and normalise into the caller's batch
 //! buffer (on the backend).
+//!
+//! Owns: plate localisation and crop kernels behind [`Localizer`]. May not touch: OCR, tracking,
+//! the store, the network, or evaluation data (measuring lives in `custos eval`).
 
 mod backend;
 pub mod batch;

@@ -1,6 +1,9 @@
 //! Plate OCR: our own compact model (CNN + CTC, trained by `models/train.py`) run batched on ONNX
 //! Runtime with TensorRT → CUDA → CPU, the batcher all cameras share, and decoding into
 //! [`PlateText`] with per-character confidences and alternatives.
+//!
+//! Owns: the OCR model's runtime, execution providers, batching and decoding. May not touch:
+//! localisation, tracking, the store or the network.
 
 mod batcher;
 mod decode;

@@ -12,6 +12,9 @@
 //! appliance/signing.key             Ed25519 key: checkpoints, manifests, wipe certificates
 //! appliance/audit.jsonl             appliance-level log (wipe certificates)
 //! ```
+//!
+//! Owns: everything on an agency's disk and its cryptography. May not touch: the network, the
+//! analysis or the CLI; callers reach it through [`AgencyStore`] with an [`Access`].
 
 pub mod agency;
 pub mod appliance;

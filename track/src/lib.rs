@@ -11,6 +11,9 @@
 //!   entries, indexed for large lists; [`import_csv`] loads entries.
 //!
 //! The crate knows only `custos-core`: the binary feeds it and stores what it emits.
+//!
+//! Owns: per-camera tracking policy, voting, format priors and hotlist matching. May not touch:
+//! threads, I/O, the store or the network: the analysis feeds it, the writer stores what it emits.
 
 mod confusion;
 mod csv;

@@ -1,4 +1,7 @@
 //! Training-data generators for the models in `models/` (developer tools, never run by CI).
+//!
+//! Owns: synthetic training crops for the models. May not touch: the product's runtime; it only
+//! consumes `custos-synth` and writes files.
 
 use std::io::Write;
 use std::path::Path;
