@@ -1,6 +1,8 @@
 //! The analysis engine on real components: `custos testcam` processes with a ground-truth
 //! sidecar, the real ingest, the native kernels with the committed detector, the committed OCR
 //! model on the CPU provider, and the trackers. No mocks.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The appliance's shell scripts, through their own shell tests in `appliance-image/`: run here
 //! so that CI runs them (seconds each; they need bash and the tools `scripts/setup` installs).
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

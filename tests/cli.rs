@@ -1,4 +1,6 @@
 //! The `custos` binary as a user runs it: config errors that point at the problem, and the demo.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -7,6 +7,8 @@
 //! Which plates the cameras will show is known before they show them: the test cameras render
 //! their scenes in real time from a seed, so the test renders the same scenes here, ahead of
 //! time, and picks a vehicle that enters the picture well after everything is up.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

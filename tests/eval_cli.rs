@@ -1,4 +1,6 @@
 //! `custos eval detect` on a few real images of both manifest formats, as a user runs it.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! `custos serve` as an administrator sets it up: `custos pki`, `custos agency create`,
 //! `custos principal add`, a config file; then the Python grpcio client logs in over mutual TLS
 //! and searches. Also: the transport safety checks at start-up.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Ingest against real RTSP servers: our own test cameras (gst-rtsp-server, in separate
 //! processes so they can be killed and frozen), VLC, and servers that misbehave.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

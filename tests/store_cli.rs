@@ -1,4 +1,6 @@
 //! `custos agency …` and `custos audit verify` as an administrator runs them.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

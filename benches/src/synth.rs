@@ -93,7 +93,7 @@ pub fn ingest(
     pool: u64,
 ) -> Result<f64> {
     let cams: Vec<CameraId> = (0..100)
-        .map(|c| CameraId::new(format!("cam{c}")).unwrap())
+        .map(|c| CameraId::new(format!("cam{c}")).expect("\"camN\" is a valid camera id"))
         .collect();
     let mut rng = Rng(0x1234_5678_9abc_def1 ^ crop as u64);
     let started = Instant::now();

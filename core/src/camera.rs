@@ -8,19 +8,29 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct CameraId(String);
 
+/// Why a text is not a camera id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CameraIdError {
+    /// No characters at all.
     #[error("camera id is empty")]
     Empty,
+    /// More than 64 characters (the count).
     #[error("camera id is {0} characters long; at most 64 are allowed")]
     TooLong(usize),
     #[error(
         "camera id {id:?} contains {bad:?}; only letters, digits, '-', '_' and '.' are allowed"
     )]
-    BadChar { id: String, bad: char },
+    /// A character outside the allowed set.
+    BadChar {
+        /// The id as given.
+        id: String,
+        /// Its first character outside letters, digits, `-`, `_` and `.`.
+        bad: char,
+    },
 }
 
 impl CameraId {
+    /// Checks `id`: 1–64 characters, letters, digits, `-`, `_` and `.` only.
     pub fn new(id: impl Into<String>) -> Result<Self, CameraIdError> {
         let id = id.into();
         if id.is_empty() {
@@ -39,6 +49,7 @@ impl CameraId {
         Ok(Self(id))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -12,6 +12,7 @@ pub type Quad = [[f32; 2]; 4];
 /// One plate candidate in one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
+    /// The plate's corners in frame pixels: top-left, top-right, bottom-right, bottom-left.
     pub quad: Quad,
     /// Detector confidence; larger is more plate-like. Only comparable within one detector.
     pub score: f32,

@@ -17,23 +17,31 @@ pub enum FrameFormat {
 /// One plane inside a frame's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plane {
+    /// Byte offset of the plane's first row in the buffer.
     pub offset: usize,
     /// Bytes from one row's start to the next (≥ the row's width in bytes).
     pub stride: usize,
     /// Width in bytes of a row's visible pixels.
     pub row_bytes: usize,
+    /// Rows in the plane.
     pub rows: usize,
 }
 
+/// A plane that does not fit its buffer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
     "plane of {rows} rows × {row_bytes} bytes (stride {stride}) at offset {offset} does not fit a buffer of {len} bytes"
 )]
 pub struct PlaneError {
+    /// The plane's [`Plane::offset`].
     pub offset: usize,
+    /// The plane's [`Plane::stride`].
     pub stride: usize,
+    /// The plane's [`Plane::row_bytes`].
     pub row_bytes: usize,
+    /// The plane's [`Plane::rows`].
     pub rows: usize,
+    /// The buffer's length in bytes.
     pub len: usize,
 }
 
@@ -66,6 +74,7 @@ impl Plane {
 /// `data` may be the decoder's own buffer kept alive for as long as the frame is.
 #[derive(Clone, Debug)]
 pub struct Frame {
+    /// The camera that sent it.
     pub camera: CameraId,
     /// Counts every frame the camera decoded since Custos started, across reconnects, so gaps
     /// show frames that were skipped or dropped.
@@ -77,10 +86,15 @@ pub struct Frame {
     pub received_at: SystemTime,
     /// The camera's own capture time, when it sends RTCP sender reports (NTP).
     pub captured_at: Option<SystemTime>,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// How the planes are laid out in `data`.
     pub format: FrameFormat,
+    /// The pixel bytes (shared, possibly the decoder's own buffer).
     pub data: Bytes,
+    /// The luma (Y) plane in `data`.
     pub luma: Plane,
     /// Chroma planes (U and V for I420; the interleaved UV plane twice for NV12), when requested.
     pub chroma: Option<[Plane; 2]>,

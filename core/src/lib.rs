@@ -4,6 +4,8 @@
 //! Owns: camera ids, frames, candidates, plate texts, regions, edit distance, plane geometry.
 //! May not touch: any I/O, thread, GPU, model, database or network; it depends on nothing heavy.
 
+#![warn(missing_docs)]
+
 mod camera;
 mod candidate;
 mod distance;

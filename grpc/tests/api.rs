@@ -1,6 +1,8 @@
 //! The API end to end over real TLS 1.3 with client certificates: login with password + TOTP,
 //! searches of every kind, a read with its crop, a live alert, sharing between agencies, and the
 //! audit entries all of it leaves.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

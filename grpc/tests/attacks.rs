@@ -1,5 +1,7 @@
 //! The attack suite: each attack expects the exact gRPC status, an audit entry, and a server
 //! that still answers afterwards (no panic).
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

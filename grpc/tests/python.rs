@@ -1,6 +1,8 @@
 //! A Python grpcio client (stubs generated from the proto inside the test) against the real
 //! server in-process: mutual TLS, password + TOTP login, searches, refusals, and an alert on the
 //! stream, published through the server's Hub as the pipeline will.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

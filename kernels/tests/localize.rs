@@ -1,6 +1,8 @@
 //! Localisation behaviour on the native backend: plates found, plate-free frames quiet, odd and
 //! huge sizes safe, frames from `custos_core::Frame` with strides, batch buffer handling, and a
 //! floor on real-data recall.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

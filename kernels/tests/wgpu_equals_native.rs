@@ -5,6 +5,8 @@
 //! (both backends do the same float operations in the same order; only division and fused
 //! multiply-add may round differently); candidates identical boxes within 0.05 px; crops within
 //! 2 grey levels.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -6,6 +6,8 @@
 //! broadcast channels): a client that falls behind skips ahead and is told how many messages it
 //! missed; it never slows the pipeline.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -15,14 +17,23 @@ use tokio::sync::broadcast;
 /// A hotlist hit, as the matcher reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertEvent {
+    /// The agency whose read hit.
     pub agency: String,
+    /// The read that hit.
     pub read_id: u64,
+    /// The hotlist of the entry.
     pub hotlist_id: u64,
+    /// That hotlist's name.
     pub hotlist_name: String,
+    /// The entry that matched.
     pub entry_id: u64,
+    /// The read's plate (normalised).
     pub plate: String,
+    /// The camera that read it.
     pub camera: String,
+    /// When the plate was captured, ms since the Unix epoch.
     pub captured_at_ms: u64,
+    /// A covert entry: only principals allowed covert alerts see it.
     pub covert: bool,
     /// "exact", "confusable" or "edit_distance".
     pub match_kind: String,
@@ -33,15 +44,20 @@ pub struct AlertEvent {
 /// A stored read, for `Reads.StreamLive`.
 #[derive(Clone, Debug)]
 pub struct LiveRead {
+    /// The agency that stored it.
     pub agency: String,
+    /// The read as stored.
     pub read: Read,
 }
 
 /// A camera's health as the Cameras API reports it (the ingest's state, in words).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CameraHealth {
+    /// The ingest state in words (`streaming`, `backoff`, …).
     pub state: String,
+    /// Why, when not streaming (the last error).
     pub detail: String,
+    /// When this was last set, ms since the Unix epoch.
     pub updated_at_ms: u64,
 }
 
@@ -79,6 +95,7 @@ impl Hub {
         }
     }
 
+    /// Publishes a stored read of `agency` to `Reads.StreamLive` followers.
     pub fn publish_read(&self, agency: &str, read: Read) {
         // No subscriber is not an error.
         let _ = self.reads.send(Arc::new(LiveRead {
@@ -87,10 +104,12 @@ impl Hub {
         }));
     }
 
+    /// Publishes a hotlist alert to `Hotlists.StreamAlerts` followers.
     pub fn publish_alert(&self, alert: AlertEvent) {
         let _ = self.alerts.send(Arc::new(alert));
     }
 
+    /// Records a camera's health.
     pub fn set_camera_status(&self, agency: &str, camera: &str, state: CameraHealth) {
         self.cameras
             .write()
@@ -98,6 +117,7 @@ impl Hub {
             .insert((agency.into(), camera.into()), state);
     }
 
+    /// A camera's last recorded health.
     pub fn camera_status(&self, agency: &str, camera: &str) -> Option<CameraHealth> {
         self.cameras
             .read()
@@ -134,6 +154,7 @@ impl Hub {
             .insert(agency.into(), cameras);
     }
 
+    /// The cameras [`Self::set_configured_cameras`] gave `agency` (none: empty).
     pub fn configured_cameras(&self, agency: &str) -> Vec<Camera> {
         self.configured
             .read()

@@ -1,4 +1,6 @@
 //! The committed OCR model on the real ONNX Runtime library that scripts/setup installs.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 use custos_ocr::{
     GrayCrop, OcrError, OnnxRecognizer, Provider, Recognizer, RuntimeConfig, bundled_model,

@@ -1,5 +1,7 @@
 //! Records the API layer relies on: login secrets (sealed, survive reopen), the camera registry,
 //! record deletion, purpose policy, and transparency counts.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! SIGKILL a writer process mid-ingest, many times; every acknowledged read must survive and the
 //! audit chain must verify. The test re-executes its own binary as the writer.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,8 @@
 //! A full disk: a clear error naming the problem, and nothing committed is lost. Needs a small
 //! filesystem: a tmpfs with `size=`, which needs mount privileges (root); without them the test
 //! fails and says so rather than passing unexamined.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::process::Command;

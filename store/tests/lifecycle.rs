@@ -1,4 +1,6 @@
 //! Schema upgrades, decommission and wipe, records.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::sync::Arc;

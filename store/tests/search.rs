@@ -1,3 +1,5 @@
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use common::*;

@@ -1,4 +1,6 @@
 //! Helpers for the whole-system tests: real `custos testcam` processes, real ingest.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Lines};

@@ -1,6 +1,8 @@
 //! A real server for the integration tests: two agencies in redb files under a temp dir, a PKI
 //! made with `custos_grpc::pki`, TLS 1.3 with client certificates on a loopback port, and tonic
 //! clients. The clock is a ManualClock set to now, so tests can expire sessions and step TOTP.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,6 @@
 //! Shared by the kernels' integration tests: real data paths, generated scenes, backends.
+// Helpers outside #[test] functions unwrap too: a panic in a test is a failure with its message.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
