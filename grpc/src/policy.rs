@@ -102,17 +102,31 @@ impl Default for RoleTable {
     }
 }
 
+/// Why an agency's role overrides are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RolePolicyError {
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
+    #[error("unknown permission {0:?}")]
+    UnknownPermission(String),
+    #[error("auditors never get plate data ({0})")]
+    AuditorPlateData(&'static str),
+    #[error("admin must keep {0} (or nobody could undo this)")]
+    AdminLockout(&'static str),
+}
+
 impl RoleTable {
     /// The defaults with `overrides` (role name → permission names) applied, or what is wrong.
-    pub fn with_overrides(overrides: &custos_store::RolePolicy) -> Result<Self, String> {
+    pub fn with_overrides(overrides: &custos_store::RolePolicy) -> Result<Self, RolePolicyError> {
         let mut t = Self::default();
         for (role, perms) in overrides {
-            let r = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+            let r = Role::parse(role).ok_or_else(|| RolePolicyError::UnknownRole(role.clone()))?;
             let mut ps = Vec::new();
             for p in perms {
-                let p = Permission::parse(p).ok_or_else(|| format!("unknown permission {p:?}"))?;
+                let p = Permission::parse(p)
+                    .ok_or_else(|| RolePolicyError::UnknownPermission(p.clone()))?;
                 if r == Role::Auditor && p.plate_data() {
-                    return Err(format!("auditors never get plate data ({})", p.as_str()));
+                    return Err(RolePolicyError::AuditorPlateData(p.as_str()));
                 }
                 if !ps.contains(&p) {
                     ps.push(p);
@@ -122,10 +136,7 @@ impl RoleTable {
         }
         for p in [Permission::AdminPrincipals, Permission::AdminPolicy] {
             if !t.allows(Role::Admin, p) {
-                return Err(format!(
-                    "admin must keep {} (or nobody could undo this)",
-                    p.as_str()
-                ));
+                return Err(RolePolicyError::AdminLockout(p.as_str()));
             }
         }
         Ok(t)

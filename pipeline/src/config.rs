@@ -9,7 +9,7 @@ use custos_core::CameraId;
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, UrlError};
 
 /// RTSP lower transport. TCP (RTP interleaved in the RTSP connection) crosses NAT and firewalls
 /// and loses nothing; some servers (VLC among them) only offer UDP.
@@ -193,7 +193,8 @@ pub fn validate_cameras(
             if !seen.insert(cam.id.clone()) {
                 return Err(field_error(id, "id", "is used by another camera too"));
             }
-            let url = parse_rtsp_url(&cam.url).map_err(|p| field_error(id, "url", p))?;
+            let url =
+                parse_rtsp_url(&cam.url).map_err(|p| field_error(id, "url", p.to_string()))?;
             if cam.password.is_some() && cam.username.is_none() {
                 return Err(field_error(id, "password", "is set but `username` is not"));
             }
@@ -291,22 +292,19 @@ fn check_roi(roi: &[[f64; 2]]) -> Result<(), String> {
 
 /// Parses an `rtsp://` or `rtsps://` URL and refuses inline credentials, which would end up in
 /// config backups and logs.
-pub fn parse_rtsp_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{:?} is not a URL: {e}", redact_url(raw)))?;
+pub fn parse_rtsp_url(raw: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(raw).map_err(|e| UrlError::NotAUrl {
+        url: redact_url(raw),
+        reason: e.to_string(),
+    })?;
     if !matches!(url.scheme(), "rtsp" | "rtsps" | "rtspt") {
-        return Err(format!(
-            "scheme is {:?}; expected rtsp://, rtsps:// or rtspt://",
-            url.scheme()
-        ));
+        return Err(UrlError::Scheme(url.scheme().to_owned()));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("has no host".into());
+        return Err(UrlError::NoHost);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "contains credentials; put the user in `username` and the password in `password = { file = \"…\" }` or `{ env = \"…\" }`"
-                .into(),
-        );
+        return Err(UrlError::Credentials);
     }
     Ok(url)
 }

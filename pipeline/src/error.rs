@@ -24,6 +24,30 @@ pub enum ConfigError {
     SecretEnv { name: String },
 }
 
+/// Why a camera URL is refused (the message reads after "`url` …").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL at all (the text is shown with any credentials redacted).
+    #[error("{url:?} is not a URL: {reason}")]
+    NotAUrl {
+        /// The text, credentials redacted.
+        url: String,
+        /// What the URL parser said.
+        reason: String,
+    },
+    /// Not `rtsp://`, `rtsps://` or `rtspt://` (the scheme found).
+    #[error("scheme is {0:?}; expected rtsp://, rtsps:// or rtspt://")]
+    Scheme(String),
+    /// No host to connect to.
+    #[error("has no host")]
+    NoHost,
+    /// `user:password@` inline, which would end up in config backups and logs.
+    #[error(
+        "contains credentials; put the user in `username` and the password in `password = {{ file = \"…\" }}` or `{{ env = \"…\" }}`"
+    )]
+    Credentials,
+}
+
 /// Errors from the ingest as a whole (per-camera faults are reported in the camera's status,
 /// never as errors: one camera must not stop another).
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,6 @@ pub mod status;
 pub mod testcam;
 
 pub use config::{CameraConfig, CameraSettings, IngestDefaults, SecretRef, Transport};
-pub use error::{ConfigError, IngestError};
+pub use error::{ConfigError, IngestError, UrlError};
 pub use ingest::{Ingest, init};
 pub use status::{CameraState, CameraStatus};

@@ -224,7 +224,8 @@ impl pb::admin_server::Admin for AdminSvc {
                 .into_iter()
                 .map(|r| (r.role, r.permissions)),
         );
-        let table = RoleTable::with_overrides(&overrides).map_err(Status::invalid_argument)?;
+        let table = RoleTable::with_overrides(&overrides)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Stored as the complete table in force, so later changes of the built-in defaults do
         // not silently change this agency's roles.
         let full: custos_store::RolePolicy = table
