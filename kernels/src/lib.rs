@@ -8,14 +8,13 @@
 //! buffer (on the backend).
 //!
 //! Owns: plate localisation and crop kernels behind [`Localizer`]. May not touch: OCR, tracking,
-//! the store, the network, or evaluation data (measuring lives in `custos eval`).
+//! the store, the network, or evaluation data (measuring lives in `custos-eval`).
 
 mod backend;
 pub mod batch;
 pub mod boxes;
 pub mod detector;
 mod error;
-pub mod eval;
 mod localize;
 mod luma;
 mod map;

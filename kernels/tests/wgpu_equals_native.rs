@@ -16,7 +16,7 @@ use custos_kernels::{CropJob, CropSpec, Localizer, LumaView, Map};
 const MAP_TOL: f32 = 1e-3;
 const HEAD_TOL: f32 = 1e-3;
 
-fn frames_owned() -> (Vec<common::Scene>, Vec<custos_kernels::eval::GrayImage>) {
+fn frames_owned() -> (Vec<common::Scene>, Vec<custos_eval::GrayImage>) {
     let scenes = vec![
         common::scene(17, 9, 0, &[], 1),
         common::scene(64, 33, 6, &[(10, 12, 40, 12)], 2),

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use custos_kernels::{BackendChoice, DetectParams, eval};
+use custos_eval as eval;
+use custos_kernels::{BackendChoice, DetectParams};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use custos_core::PlateText;
 use custos_core::Region;
+use custos_eval::manifest::Table;
 use custos_ocr::{GrayCrop, OnnxRecognizer, Recognizer};
 use custos_track::{Ballot, FormatPriors, PriorConfig};
 
@@ -123,11 +124,8 @@ pub fn run(a: OcrArgs) -> Result<()> {
 }
 
 fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
+    let table = Table::read(file)?;
+    let col = |name: &str| table.column(name);
     let plate_col = col("plate")
         .with_context(|| format!("{}: header has no `plate` column", file.display()))?;
     let image_col = col("image")
@@ -138,16 +136,10 @@ fn load(file: &Path, root: &Path, from_manifest: bool) -> Result<Vec<Sample>> {
         .or_else(|| col("source"));
     let is_us_crops = col("state").is_some();
     let mut samples = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let line_no = i + 2;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split('\t').collect();
+    for row in table.rows() {
+        let line_no = row.line;
         let field = |c: usize| {
-            fields
-                .get(c)
-                .copied()
+            row.get(c)
                 .with_context(|| format!("{}:{line_no}: missing column {}", file.display(), c + 1))
         };
         let path = root.join(field(image_col)?);

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
-use custos_kernels::{
-    CropSpec, DetectParams, Localizer, LumaView, NativeLocalizer, WgpuLocalizer, eval,
-};
+use custos_eval as eval;
+use custos_kernels::{CropSpec, DetectParams, Localizer, LumaView, NativeLocalizer, WgpuLocalizer};
 
 #[derive(Parser, Debug)]
 #[command(about = "ms per frame of the plate localisation kernels, per backend")]

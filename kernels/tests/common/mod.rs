@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use custos_kernels::{DetectParams, NativeLocalizer, WgpuLocalizer, eval};
+use custos_eval as eval;
+use custos_kernels::{DetectParams, NativeLocalizer, WgpuLocalizer};
 
 /// `../shared/data` beside the repository (CI clones it there too).
 pub fn data_dir() -> PathBuf {

@@ -9,7 +9,9 @@ use custos_core::{Candidate, iou};
 use serde::Serialize;
 use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
 
-use crate::{KernelError, Localizer, LumaView};
+use custos_kernels::{KernelError, Localizer, LumaView};
+
+use crate::manifest::{ManifestError, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -18,12 +20,8 @@ pub enum EvalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} line {line}: {reason}")]
-    Manifest {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error("cannot decode JPEG {path}: {reason}")]
     Jpeg { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
@@ -44,57 +42,27 @@ pub struct Labelled {
 /// `detect-dashcam-ro/boxes.tsv` (`image x y w h`), told apart by the header; rows of the same
 /// image are grouped, in first-seen order.
 pub fn read_manifest(path: &Path) -> Result<Vec<Labelled>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |line: usize, reason: String| EvalError::Manifest {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = match lines.next() {
-        Some((_, h)) => h.split('\t').map(str::trim).collect(),
-        None => return Err(bad(1, "empty file: expected a header line".into())),
-    };
-    let col = |name: &str| header.iter().position(|h| *h == name);
+    let table = Table::read(path)?;
+    let col = |name: &str| table.column(name);
     let (Some(ci), Some(cx), Some(cy), Some(cw), Some(ch)) =
         (col("image"), col("x"), col("y"), col("w"), col("h"))
     else {
-        return Err(bad(
-            1,
-            format!("header {header:?} lacks one of image, x, y, w, h"),
-        ));
+        let header = table.header();
+        return Err(table
+            .error(
+                1,
+                format!("header {header:?} lacks one of image, x, y, w, h"),
+            )
+            .into());
     };
     let cr = col("region");
     let mut out: Vec<Labelled> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        let get = |c: usize| {
-            f.get(c)
-                .map(|s| s.trim())
-                .ok_or_else(|| bad(i + 1, format!("expected at least {} columns", c + 1)))
-        };
-        let num = |c: usize| -> Result<f32, EvalError> {
-            let s = get(c)?;
-            s.parse::<f32>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    bad(
-                        i + 1,
-                        format!("{s:?} in column {} is not a number", header[c]),
-                    )
-                })
-        };
-        let image = get(ci)?.to_string();
+    for row in table.rows() {
+        let num = |c: usize| row.number(c).map(|v| v as f32);
+        let image = row.get(ci)?.to_string();
         let (x, y, w, h) = (num(cx)?, num(cy)?, num(cw)?, num(ch)?);
-        let region = cr.map(get).transpose()?.map(str::to_string);
+        let region = cr.map(|c| row.get(c)).transpose()?.map(str::to_string);
         let at = *index.entry(image.clone()).or_insert_with(|| {
             out.push(Labelled {
                 image: PathBuf::from(&image),
