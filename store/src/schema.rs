@@ -157,7 +157,7 @@ fn upgrade_2_to_3(txn: &WriteTransaction) -> Result<(), redb::Error> {
 
 /// Rewrites the blind index in its version-2 form (`token | time | id`) and marks the file
 /// version 2, as a build of that era left it (for upgrade tests).
-#[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub fn write_v2_index(db: &redb::Database) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     for name in index_tables(&txn)? {
@@ -185,7 +185,7 @@ pub fn upgrade(db: &redb::Database, from: u32) -> Result<Vec<u32>, redb::Error> 
 }
 
 /// Writes a version-1 file's meta, as a build of that era did (for upgrade tests).
-#[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub fn write_v1_meta(
     db: &redb::Database,
     reads_days: u64,
