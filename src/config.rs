@@ -150,6 +150,8 @@ pub struct GrpcConfig {
     pub lockout_free_attempts: u32,
     pub lockout_base_seconds: u64,
     pub lockout_max_minutes: u64,
+    /// Logins checked at once (argon2id, 19 MiB each); more are refused with RESOURCE_EXHAUSTED.
+    pub max_password_checks: usize,
 }
 
 impl Default for GrpcConfig {
@@ -167,6 +169,7 @@ impl Default for GrpcConfig {
             lockout_free_attempts: auth.free_attempts,
             lockout_base_seconds: auth.lockout_base.as_secs(),
             lockout_max_minutes: auth.lockout_max.as_secs() / 60,
+            max_password_checks: auth.max_password_checks,
         }
     }
 }
@@ -202,6 +205,12 @@ impl GrpcConfig {
         within("lockout_base_seconds", self.lockout_base_seconds, 1, 3600)?;
         within("lockout_max_minutes", self.lockout_max_minutes, 1, 24 * 60)?;
         within(
+            "max_password_checks",
+            self.max_password_checks as u64,
+            1,
+            256,
+        )?;
+        within(
             "max_request_bytes",
             self.max_request_bytes as u64,
             1024,
@@ -213,6 +222,7 @@ impl GrpcConfig {
             free_attempts: self.lockout_free_attempts,
             lockout_base: Duration::from_secs(self.lockout_base_seconds),
             lockout_max: Duration::from_secs(self.lockout_max_minutes * 60),
+            max_password_checks: self.max_password_checks,
         })
     }
 

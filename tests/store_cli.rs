@@ -46,6 +46,13 @@ fn create_export_verify_and_decommission() {
     let d = data.to_str().unwrap();
     let (ok, out) = custos(&["agency", "create", "--data-dir", d, "--agency", "metro"]);
     assert!(ok, "{out}");
+    let public_key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("appliance public key: "))
+        .unwrap_or_else(|| panic!("no public key printed: {out}"))
+        .trim()
+        .to_owned();
+    let pk = public_key.as_str();
     let key = data.join("agencies/metro/master.key");
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
@@ -76,9 +83,9 @@ fn create_export_verify_and_decommission() {
             .unwrap()
             .contains("CLI1234")
     );
-    let (ok, out) = custos(&["agency", "verify-export", b]);
+    let (ok, out) = custos(&["agency", "verify-export", b, "--public-key", pk]);
     assert!(ok && out.contains("OK"), "{out}");
-    let (ok, out) = custos(&["audit", "verify", "--export", b]);
+    let (ok, out) = custos(&["audit", "verify", "--export", b, "--public-key", pk]);
     assert!(ok, "{out}");
 
     // Alter the second audit line of the export: both commands name it.
@@ -86,9 +93,9 @@ fn create_export_verify_and_decommission() {
     let tampered = audit.replacen("\"principal\":\"cli\"", "\"principal\":\"eve\"", 1);
     assert_ne!(audit, tampered);
     std::fs::write(bundle.join("audit.jsonl"), tampered).unwrap();
-    let (ok, out) = custos(&["audit", "verify", "--export", b]);
+    let (ok, out) = custos(&["audit", "verify", "--export", b, "--public-key", pk]);
     assert!(!ok && out.contains("was altered"), "{out}");
-    let (ok, out) = custos(&["agency", "verify-export", b]);
+    let (ok, out) = custos(&["agency", "verify-export", b, "--public-key", pk]);
     assert!(!ok && out.contains("audit.jsonl: SHA-256 differs"), "{out}");
 
     let (ok, out) = custos(&[

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use custos_kernels::BackendChoice;
-use custos_track::{PriorConfig, TrackerConfig};
+use custos_track::{GateConfig, PriorConfig, TrackerConfig};
 use serde::Deserialize;
 
 use super::AnalysisError;
@@ -72,6 +72,8 @@ pub struct AnalysisConfig {
     pub merge_gap_ms: u64,
     /// Tracking and voting (all cameras).
     pub tracker: TrackerConfig,
+    /// What a pass's evidence must show before it is stored (all cameras).
+    pub gate: GateConfig,
     /// Plate format priors for every camera without its own entry in `camera_priors`.
     pub priors: PriorConfig,
     /// Format priors per camera id, replacing `priors` for that camera.
@@ -97,6 +99,7 @@ impl Default for AnalysisConfig {
             min_pass_chars: 4,
             merge_gap_ms: 2000,
             tracker: TrackerConfig::default(),
+            gate: GateConfig::default(),
             priors: PriorConfig::default(),
             camera_priors: BTreeMap::new(),
         }
@@ -168,6 +171,9 @@ impl AnalysisConfig {
         self.tracker
             .validate()
             .map_err(|e| bad("tracker", e.to_string()))?;
+        self.gate
+            .validate()
+            .map_err(|e| bad("gate", e.to_string()))?;
         custos_track::FormatPriors::new(&self.priors).map_err(|e| bad("priors", e.to_string()))?;
         for (id, priors) in &self.camera_priors {
             if !cameras.contains(&id.as_str()) {

@@ -275,6 +275,7 @@ impl Analysis {
             mergers,
             expire_every: config.expire_every(),
             min_pass_chars: config.min_pass_chars,
+            gate: custos_track::Gate::new(config.gate.clone()),
             input: track_rx.clone(),
             sink: Box::new(sink),
             metrics: metrics.clone(),

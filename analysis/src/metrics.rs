@@ -1,12 +1,14 @@
 //! Plain counters the stages bump (atomics, no locks on the hot path), a snapshot of them, and
 //! the Prometheus text rendering that `/metrics` will serve.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use custos_core::CameraId;
 use custos_pipeline::CameraStatus;
+use custos_track::DropReason;
 use serde::Serialize;
 
 use crate::prometheus;
@@ -111,7 +113,14 @@ pub struct CameraCounters {
     passes_merged: AtomicU64,
     active_tracks: AtomicU64,
     tracks_dropped: AtomicU64,
+    /// Per [`TRACK_DROP_REASONS`]: the tracker's running totals.
+    tracks_dropped_by: [AtomicU64; TRACK_DROP_REASONS.len()],
+    /// Per [`DropReason::ALL`]: passes the storage gate kept out.
+    passes_gated: [AtomicU64; DropReason::ALL.len()],
 }
+
+/// The tracker's reasons for ending a track without a pass, as `reason` labels.
+const TRACK_DROP_REASONS: [&str; 4] = ["few_frames", "low_confidence", "no_text", "over_capacity"];
 
 /// The stages' per-camera events, named for what happened (the counters stay private to the
 /// snapshot).
@@ -140,11 +149,20 @@ impl CameraCounters {
     /// The tracker's state after a frame: open tracks and the tracks it dropped so far.
     pub fn tracker(&self, active: usize, stats: &custos_track::TrackerStats) {
         self.active_tracks.store(active as u64, RELAXED);
-        let dropped = stats.dropped_min_frames
-            + stats.dropped_min_confidence
-            + stats.dropped_no_text
-            + stats.dropped_over_capacity;
-        self.tracks_dropped.store(dropped, RELAXED);
+        let by_reason = [
+            stats.dropped_min_frames,
+            stats.dropped_min_confidence,
+            stats.dropped_no_text,
+            stats.dropped_over_capacity,
+        ];
+        for (counter, n) in self.tracks_dropped_by.iter().zip(by_reason) {
+            counter.store(n, RELAXED);
+        }
+        self.tracks_dropped.store(by_reason.iter().sum(), RELAXED);
+    }
+    /// The storage gate kept a pass out of the store.
+    pub fn pass_gated(&self, reason: DropReason) {
+        self.passes_gated[reason.index()].fetch_add(1, RELAXED);
     }
     /// A pass was folded into an earlier one of the same plate (a split track).
     pub fn pass_merged(&self) {
@@ -162,6 +180,22 @@ impl CameraCounters {
             &self.passes_dropped
         };
         counter.fetch_add(1, RELAXED);
+    }
+}
+
+impl CameraCounters {
+    /// Every reason a read did not reach the store, with its count.
+    fn reads_dropped(&self) -> BTreeMap<&'static str, u64> {
+        let tracker = TRACK_DROP_REASONS.iter().zip(&self.tracks_dropped_by);
+        let gate = DropReason::ALL
+            .iter()
+            .map(|r| r.label())
+            .zip(&self.passes_gated);
+        std::iter::once(("too_short", &self.passes_short))
+            .chain(tracker.map(|(r, c)| (*r, c)))
+            .chain(gate)
+            .map(|(r, c)| (r, c.load(RELAXED)))
+            .collect()
     }
 }
 
@@ -239,6 +273,7 @@ impl Metrics {
                     passes_merged: c.passes_merged.load(RELAXED),
                     active_tracks: c.active_tracks.load(RELAXED),
                     tracks_dropped: c.tracks_dropped.load(RELAXED),
+                    reads_dropped: c.reads_dropped(),
                 })
                 .collect(),
             queues,
@@ -292,6 +327,9 @@ pub struct CameraSnapshot {
     pub active_tracks: u64,
     /// Tracks ended without a pass (too few frames, too little confidence, too many tracks).
     pub tracks_dropped: u64,
+    /// Why reads did not reach the store, per reason: the tracker's (`few_frames`, …), too
+    /// short, and the storage gate's ([`DropReason::label`]).
+    pub reads_dropped: BTreeMap<&'static str, u64>,
 }
 
 /// A point-in-time copy of every counter.
@@ -507,6 +545,24 @@ pub fn render(m: &MetricsSnapshot, ingest: &[CameraStatus]) -> String {
             .collect();
         family(name, kind, help, &samples);
     }
+    let dropped: Vec<_> = m
+        .cameras
+        .iter()
+        .flat_map(|c| {
+            c.reads_dropped.iter().map(|(reason, n)| {
+                let labels =
+                    prometheus::labels(&[("camera", c.camera.as_str()), ("reason", reason)]);
+                (labels, n.to_string())
+            })
+        })
+        .collect();
+    family(
+        "custos_reads_dropped_total",
+        "counter",
+        "Vehicle passes kept out of the store, by reason: the tracker's (few_frames, \
+         low_confidence, no_text, over_capacity), too_short, and the storage gate's.",
+        &dropped,
+    );
     let q = m.queues;
     family(
         "custos_queue_depth",

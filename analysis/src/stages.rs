@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use custos_core::{CameraId, Candidate, Frame, PlateText, polygon};
 use custos_kernels::{CropSpec, Localizer, LumaView};
 use custos_ocr::{BatchPolicy, Batcher, GrayCrop, Recognizer};
-use custos_track::{Detection, Pushed, SplitMerger, Tracker, one_per_plate};
+use custos_track::{Detection, Gate, Pushed, SplitMerger, Tracker, one_per_plate};
 use tracing::{debug, warn};
 
 use super::metrics::Metrics;
@@ -420,6 +420,7 @@ pub struct Tracking {
     pub mergers: Vec<SplitMerger<PlateCrop>>,
     pub expire_every: Duration,
     pub min_pass_chars: usize,
+    pub gate: Gate,
     pub input: Receiver<ReadFrame>,
     pub sink: Box<dyn PassSink>,
     pub metrics: Arc<Metrics>,
@@ -507,9 +508,26 @@ impl Tracking {
             c.pass_too_short();
             return;
         }
+        let verdict = self.gate.judge(&pass);
         // Ids and counts only: plate text stays out of the logs.
-        debug!(camera = %pass.camera, track = pass.track_id, frames = pass.frames, "vehicle pass");
-        c.pass_handed_on(self.sink.pass(pass));
+        debug!(
+            camera = %pass.camera,
+            track = pass.track_id,
+            frames = pass.frames,
+            reads = pass.reads,
+            agreeing = pass.agreeing_reads,
+            confidence = pass.confidence,
+            min_char = pass.char_confidences.iter().copied().fold(1.0f32, f32::min),
+            detector = pass.detector_score,
+            chars = pass.char_confidences.len(),
+            fits_format = ?pass.fits_format,
+            dropped = verdict.err().map(|r| r.label()),
+            "vehicle pass"
+        );
+        match verdict {
+            Ok(()) => c.pass_handed_on(self.sink.pass(pass)),
+            Err(reason) => c.pass_gated(reason),
+        }
     }
 }
 
@@ -573,6 +591,7 @@ mod tests {
             trackers: vec![tracker],
             expire_every: Duration::from_millis(50),
             min_pass_chars: 4,
+            gate: Gate::new(custos_track::GateConfig::default()),
             mergers: vec![SplitMerger::new(merge_gap, tracker_gap)],
             input: rx,
             sink: Box::new(pass_tx),

@@ -29,6 +29,9 @@ pub struct AuthConfig {
     /// The first lockout; each further failure doubles it, up to `lockout_max`.
     pub lockout_base: Duration,
     pub lockout_max: Duration,
+    /// Password checks (argon2id, 19 MiB each) running at once; a login beyond it is refused
+    /// with RESOURCE_EXHAUSTED, so parallel logins cannot exhaust memory.
+    pub max_password_checks: usize,
 }
 
 impl Default for AuthConfig {
@@ -39,6 +42,7 @@ impl Default for AuthConfig {
             free_attempts: 3,
             lockout_base: Duration::from_secs(2),
             lockout_max: Duration::from_secs(15 * 60),
+            max_password_checks: 8,
         }
     }
 }
@@ -122,6 +126,7 @@ pub fn require_password_change(
     access: &Access,
     principal_id: u64,
 ) -> Result<(), GrpcError> {
+    let _held = store.lock_login(principal_id);
     let mut secrets = store
         .login_secrets(principal_id)?
         .ok_or_else(|| StoreError::BadInput(format!("principal {principal_id} has no login")))?;
@@ -158,16 +163,19 @@ pub fn check_login(
     password: &str,
     code: &str,
 ) -> Result<(u64, Principal, bool), LoginError> {
-    let now = store.now_ms();
-    let found = store.find_principal(username)?;
+    let found = store.find_principal(username)?.filter(|(_, p)| !p.disabled);
+    // Held to the end: the attempt is counted, and the TOTP step consumed, before the next
+    // login of this principal reads the state.
+    let _held = found.as_ref().map(|(id, _)| store.lock_login(*id));
     let secrets = match &found {
-        Some((id, p)) if !p.disabled => store.login_secrets(*id)?,
-        _ => None,
+        Some((id, _)) => store.login_secrets(*id)?,
+        None => None,
     };
     let (Some((id, principal)), Some(mut secrets)) = (found, secrets) else {
         verify_password(dummy_hash(), password);
         return Err(LoginError::BadCredentials);
     };
+    let now = store.now_ms();
     if secrets.locked_until_ms > now {
         return Err(LoginError::Locked {
             retry_after_s: (secrets.locked_until_ms - now).div_ceil(1000),

@@ -9,6 +9,25 @@ use tonic::Status;
 
 use crate::pb;
 
+/// A request's time range, checked: both ends within [`MAX_TIME_MS`], `from_ms` not after
+/// `to_ms` when both are given (0 means "not given").
+///
+/// [`MAX_TIME_MS`]: custos_store::clock::MAX_TIME_MS
+pub fn time_range(t: Option<pb::TimeRange>) -> Result<pb::TimeRange, Status> {
+    let t = t.unwrap_or_default();
+    for (field, ms) in [("time.from_ms", t.from_ms), ("time.to_ms", t.to_ms)] {
+        if ms > custos_store::clock::MAX_TIME_MS {
+            return Err(Status::invalid_argument(format!(
+                "{field} = {ms} is after the year 9999"
+            )));
+        }
+    }
+    if t.to_ms != 0 && t.from_ms > t.to_ms {
+        return Err(Status::invalid_argument("time: from_ms is after to_ms"));
+    }
+    Ok(t)
+}
+
 pub fn read(agency: &str, r: Read, with_crop: bool) -> pb::Read {
     pb::Read {
         id: r.id.0,

@@ -42,9 +42,9 @@ pub fn store_status(e: &StoreError) -> Status {
         StoreError::NoSuchRead { .. } | StoreError::NoSuchHold { .. } => {
             Status::not_found(e.to_string())
         }
-        StoreError::Decommissioned(_) | StoreError::Wiped(_) => {
-            Status::failed_precondition(e.to_string())
-        }
+        StoreError::Decommissioned(_)
+        | StoreError::Wiped(_)
+        | StoreError::UnderLegalHold { .. } => Status::failed_precondition(e.to_string()),
         _ => {
             tracing::error!(error = %e, "store error while serving a call");
             Status::internal("internal storage error (logged on the appliance)")

@@ -3,7 +3,8 @@
 //! session token, the role's permission, the stated purpose, any sharing grant. Then the
 //! handler runs, and the audit entry is written (allowed or denied) before the response leaves:
 //! if the entry cannot be written the response is replaced by INTERNAL, so no data goes out
-//! unrecorded. Handlers never check roles; they read the [`Caller`] this layer attaches.
+//! unrecorded; a call the client abandons still runs to its audit entry. Handlers never check
+//! roles; they read the [`Caller`] this layer attaches.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -127,7 +128,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Box::pin(async move {
+        // On its own task: a client that gives up (deadline, reset) drops this future, but the
+        // handler's work goes on (blocking tasks cannot be stopped), so the call must still be
+        // audited with what it did.
+        let call = tokio::spawn(async move {
             let mut draft = Draft {
                 method: req.uri().path().to_owned(),
                 principal: "anonymous".into(),
@@ -146,6 +150,15 @@ where
                 return Ok(Status::internal("the audit log is unavailable").into_http());
             }
             Ok(response)
+        });
+        Box::pin(async move {
+            match call.await {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(error = %e, "call task failed");
+                    Ok(Status::internal("the call failed").into_http())
+                }
+            }
         })
     }
 }
@@ -441,11 +454,62 @@ fn outcome_of(resp: &http::Response<Body>) -> String {
                 .get("grpc-message")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let mut s = format!("{code:?}: {msg}");
+            let mut s = format!("{code:?}: {}", redact_plates(&percent_decode(msg)));
             s.truncate(300);
             s
         }
     }
+}
+
+/// `grpc-message` is percent-encoded on the wire.
+fn percent_decode(msg: &str) -> String {
+    let bytes = msg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Outcomes go to every auditor, including those who may not see plate data; an error message
+/// that echoes the request could carry a plate. Words of 4-10 letters and digits with at least
+/// one of each (what plates look like) are replaced.
+fn redact_plates(msg: &str) -> String {
+    fn plate_like(w: &str) -> bool {
+        (4..=10).contains(&w.len())
+            && w.bytes().any(|b| b.is_ascii_digit())
+            && w.bytes().any(|b| b.is_ascii_alphabetic())
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(if plate_like(word) { "[redacted]" } else { word });
+        word.clear();
+    };
+    for c in msg.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// Writes the call's audit entry: the caller's agency log, the owner's too for calls on shared
@@ -503,5 +567,26 @@ async fn record(
             .await
             .map_err(|_| "appliance log task failed".to_owned())?
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{percent_decode, redact_plates};
+
+    #[test]
+    fn outcomes_carry_no_plate_text() {
+        assert_eq!(
+            redact_plates("no entry for AB12CDE or ab-12 cde"),
+            "no entry for [redacted] or ab-12 cde"
+        );
+        for kept in [
+            "session expired; log in again",
+            "fuzzy: max_edits is 0-2",
+            "time.to_ms = 18446744073709551615 is after the year 9999",
+        ] {
+            assert_eq!(redact_plates(kept), kept);
+        }
+        assert_eq!(percent_decode("session%20expired%3B"), "session expired;");
     }
 }

@@ -121,6 +121,9 @@ impl ServerBuilder {
                 .into_iter()
                 .map(|s| (s.agency().to_owned(), s))
                 .collect(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                self.auth.max_password_checks.max(1),
+            )),
             sessions: Sessions::new(self.clock.clone(), self.auth),
             hub: self.hub,
             insecure_dev: self.insecure_dev,

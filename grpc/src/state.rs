@@ -28,9 +28,25 @@ pub(crate) struct Shared {
     pub audit: HashMap<String, AuditWriter>,
     /// Each agency's role table, loaded from its store on first use.
     pub roles: RwLock<HashMap<String, Arc<RoleTable>>>,
+    /// Bounds the password checks running at once (`AuthConfig::max_password_checks`).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
+    /// A place for one password check, or RESOURCE_EXHAUSTED when all are taken. Move the
+    /// permit into the blocking task that hashes, so it is held until the hashing ends even if
+    /// the caller gives up.
+    pub fn password_check_permit(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, tonic::Status> {
+        self.password_checks
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                tonic::Status::resource_exhausted("too many logins in progress; retry in a moment")
+            })
+    }
+
     /// The agency's roles → permissions (its overrides on the defaults).
     pub fn role_table(&self, store: &AgencyStore) -> custos_store::Result<Arc<RoleTable>> {
         if let Some(t) = self.cached_role_table(store.agency()) {

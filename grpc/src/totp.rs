@@ -45,6 +45,13 @@ pub fn verify(secret: &[u8], code: &str, now_ms: u64, last_step: u64) -> Option<
     }
     let given: u32 = code.parse().ok()?;
     let now = step_of(now_ms);
+    // A last step beyond the window was used while the clock ran ahead; honoured, it would
+    // refuse every code until the clock caught up again, locking everyone out.
+    let last_step = if last_step > now + 1 {
+        now.saturating_sub(2)
+    } else {
+        last_step
+    };
     let mut found = None;
     // Check every candidate step (no early exit) so timing does not tell which one matched.
     for step in now.saturating_sub(1)..=now + 1 {
@@ -128,6 +135,18 @@ mod tests {
         assert_eq!(verify(&secret, &code, now, step), None);
         assert_eq!(verify(&secret, "12345", now, 0), None);
         assert_eq!(verify(&secret, "abcdef", now, 0), None);
+    }
+
+    #[test]
+    fn a_step_used_while_the_clock_ran_ahead_does_not_lock_out() {
+        let secret = [9u8; SECRET_BYTES];
+        let now = 1_800_000_000_000;
+        // Used an hour ahead, before the clock was put right.
+        let future_step = step_of(now + 3_600_000);
+        let code = code_at(&secret, now);
+        assert_eq!(verify(&secret, &code, now, future_step), Some(step_of(now)));
+        // Within the window the last step still refuses replays.
+        assert_eq!(verify(&secret, &code, now, step_of(now) + 1), None);
     }
 
     #[test]

@@ -245,6 +245,13 @@ async fn admin_manages_principals_hotlists_cameras_and_health_answers() {
         .unwrap()
         .into_inner();
     assert_eq!(created.totp_secret_base32.len(), 32);
+    // The admin knows the password they chose: it must be replaced at the first login.
+    let secrets = f
+        .store("north")
+        .login_secrets(created.principal.as_ref().unwrap().id)
+        .unwrap()
+        .unwrap();
+    assert!(secrets.must_change_password);
     let e = f.last_audit("north", "/custos.v1.Admin/CreatePrincipal");
     assert!(
         !e.parameters.contains("long enough"),

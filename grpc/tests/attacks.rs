@@ -99,7 +99,8 @@ async fn tokens_missing_forged_expired_revoked_and_foreign() {
         Code::Unauthenticated,
     );
     assert!(s.message().contains("expired"));
-    assert!(f.last_audit("north", SEARCH).outcome.contains("expired"));
+    let e = f.last_audit("north", SEARCH);
+    assert!(e.outcome.contains("expired"), "{}", e.outcome);
 
     // Revoked: Logout ends it at once.
     let tok = f.login(&ch, "jane").await.unwrap();
@@ -509,4 +510,249 @@ async fn revoked_client_certificate() {
         "a revoked certificate reached the agency"
     );
     still_serving(&f, "jane").await;
+}
+
+fn login_request(user: &str, password: &str, code: &str) -> pb::LoginRequest {
+    pb::LoginRequest {
+        username: user.into(),
+        password: password.into(),
+        totp_code: code.into(),
+        agency: String::new(),
+    }
+}
+
+/// Sends `n` logins at once over `ch`; their answers, in no particular order.
+async fn parallel_logins(
+    ch: &tonic::transport::Channel,
+    n: usize,
+    request: impl Fn(usize) -> tonic::Request<pb::LoginRequest>,
+) -> Vec<Result<String, tonic::Status>> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+        let req = request(i);
+        set.spawn(async move { auth.login(req).await.map(|r| r.into_inner().session_token) });
+    }
+    set.join_all().await
+}
+
+fn codes<T>(results: &[Result<T, tonic::Status>]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in results {
+        let key = match r {
+            Ok(_) => "Ok".to_owned(),
+            Err(s) => format!("{:?}", s.code()),
+        };
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+fn login_audit_outcomes(f: &Fixture) -> Vec<String> {
+    f.store("north")
+        .audit_log()
+        .unwrap()
+        .records
+        .into_iter()
+        .filter(|r| r.body.action == LOGIN)
+        .map(|r| r.body.outcome)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_totp_code_opens_one_session() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let code = f.code("jane");
+    let results = parallel_logins(&ch, 8, |_| {
+        tonic::Request::new(login_request("jane", PASSWORD, &code))
+    })
+    .await;
+    let by_code = codes(&results);
+    // The others are replays: refused, and counted as failures (so some meet the lockout).
+    assert_eq!(by_code.get("Ok"), Some(&1), "{by_code:?}");
+    assert_eq!(
+        by_code.get("Unauthenticated").unwrap_or(&0)
+            + by_code.get("ResourceExhausted").unwrap_or(&0),
+        7,
+        "{by_code:?}"
+    );
+    assert_eq!(login_audit_outcomes(&f).len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guessing_is_locked_out() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let code = f.code("jane");
+    // Two waves of 12 wrong passwords at once (within the bound on parallel checks, so each
+    // one is judged rather than refused as busy).
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        results.extend(
+            parallel_logins(&ch, 12, |i| {
+                tonic::Request::new(login_request("jane", &format!("guess number {i}"), &code))
+            })
+            .await,
+        );
+    }
+    let by_code = codes(&results);
+    // The default allows 3 failures, then locks: only 3 guesses were ever checked.
+    assert_eq!(by_code.get("Unauthenticated"), Some(&3), "{by_code:?}");
+    assert_eq!(by_code.get("ResourceExhausted"), Some(&21), "{by_code:?}");
+    // The right password is refused too while locked.
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    let s = assert_code(
+        auth.login(login_request("jane", PASSWORD, &code)).await,
+        Code::ResourceExhausted,
+    );
+    assert!(s.message().contains("failed logins"), "{s:?}");
+    assert_eq!(login_audit_outcomes(&f).len(), 25);
+    f.clock.advance_ms(60_000);
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_password_checks_are_bounded() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let code = f.code("jane");
+    // 40 at once against a bound of 8 (AuthConfig's default): the rest are refused at once,
+    // without hashing (19 MiB each), and each refusal is audited.
+    let results = parallel_logins(&ch, 40, |_| {
+        tonic::Request::new(login_request("jane", PASSWORD, &code))
+    })
+    .await;
+    let busy = results
+        .iter()
+        .filter(|r| {
+            r.as_ref().is_err_and(|s| {
+                s.code() == Code::ResourceExhausted && s.message().contains("too many")
+            })
+        })
+        .count();
+    assert!(busy >= 1, "{:?}", codes(&results));
+    assert_eq!(codes(&results).get("Ok"), Some(&1), "{:?}", codes(&results));
+    let outcomes = login_audit_outcomes(&f);
+    assert_eq!(outcomes.len(), 40);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.starts_with("ResourceExhausted"))
+            .count(),
+        busy
+    );
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_calls_are_audited() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let code = f.code("jane");
+    // Deadlines far shorter than a password check: the client gives up, the server's check
+    // still runs and counts, so its call must be in the log.
+    let results = parallel_logins(&ch, 4, |i| {
+        let mut r = tonic::Request::new(login_request("jane", &format!("guess number {i}"), &code));
+        r.set_timeout(Duration::from_millis(1));
+        r
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_err()), "{:?}", codes(&results));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while login_audit_outcomes(&f).len() < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcomes = login_audit_outcomes(&f);
+    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    // The checks did run: three failures locked the account.
+    let mut auth = pb::auth_client::AuthClient::new(ch.clone());
+    assert_code(
+        auth.login(login_request("jane", PASSWORD, &code)).await,
+        Code::ResourceExhausted,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_future_search_window() {
+    let f = Fixture::start(&[("north", "jane", Role::Investigator)]).await;
+    let ch = f.channel(Some(f.user("jane"))).await;
+    let tok = f.login(&ch, "jane").await.unwrap();
+    for (from_ms, to_ms) in [(0, u64::MAX), (1, u64::MAX / 2), (u64::MAX, 0)] {
+        let mut req = search(exact("AB12CDE"), "stolen_vehicle", "");
+        req.time = Some(pb::TimeRange { from_ms, to_ms });
+        let s = assert_code(
+            reads(&ch).search(authed(req, &tok)).await,
+            Code::InvalidArgument,
+        );
+        assert!(s.message().contains("year 9999"), "{s:?}");
+        assert!(
+            f.last_audit("north", SEARCH)
+                .outcome
+                .starts_with("InvalidArgument")
+        );
+    }
+    // Callers that are not the API (the CLI, internal sweeps) may leave the end open: the
+    // store answers instead of panicking on the day arithmetic.
+    let r = f.store("north").find(&custos_store::Search {
+        query: custos_store::PlateQuery::Exact {
+            plate: "AB12CDE".into(),
+        },
+        from_ms: 0,
+        to_ms: u64::MAX,
+        limit: 10,
+    });
+    assert_eq!(r.unwrap().reads.len(), 2);
+    still_serving(&f, "jane").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_reveals_no_plate_outside_its_scope() {
+    let f = Fixture::start(&[
+        ("north", "boss", Role::Admin),
+        ("north", "jane", Role::Investigator),
+        ("south", "sam", Role::Investigator),
+    ])
+    .await;
+    let north = f.channel(Some(f.user("boss"))).await;
+    let south = f.channel(Some(f.user("sam"))).await;
+    let admin_tok = f.login(&north, "boss").await.unwrap();
+    let sam_tok = f.login(&south, "sam").await.unwrap();
+    pb::admin_client::AdminClient::new(north.clone())
+        .create_grant(authed(
+            pb::CreateGrantRequest {
+                to_agency: "south".into(),
+                scope: "hits".into(),
+                ..Default::default()
+            },
+            &admin_tok,
+        ))
+        .await
+        .unwrap();
+    // North saw XY99ZZZ once, with no hotlist hit: outside a hits-only grant. Probing by
+    // prefix must not tell south that such a plate exists.
+    let mut req = search(
+        Some(pb::PlateQuery {
+            kind: Some(pb::plate_query::Kind::Prefix("XY".into())),
+        }),
+        "stolen_vehicle",
+        "",
+    );
+    req.agency = "north".into();
+    let r = reads(&south)
+        .search(authed(req.clone(), &sam_tok))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.reads.len(), r.matched_plates), (0, 0));
+    // North's own search still counts it.
+    req.agency = String::new();
+    let jane = f.channel(Some(f.user("jane"))).await;
+    let jane_tok = f.login(&jane, "jane").await.unwrap();
+    let own = reads(&jane)
+        .search(authed(req, &jane_tok))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((own.reads.len(), own.matched_plates), (1, 1));
 }

@@ -49,9 +49,10 @@ pub enum Command {
     /// Checks an export bundle: manifest signature, every file's SHA-256, the audit chain.
     VerifyExport {
         dir: PathBuf,
-        /// Expected appliance public key (hex); by default the one the manifest names.
+        /// The appliance public key (hex) printed when the agency was created: a bundle signed
+        /// by any other key is refused.
         #[arg(long)]
-        public_key: Option<String>,
+        public_key: String,
     },
     /// Schedules the agency for wiping after a grace period; it accepts no new data meanwhile.
     Decommission {
@@ -97,6 +98,14 @@ pub fn run(args: Args) -> Result<()> {
                 layout.agency_dir(store.agency()).display(),
                 layout.key_path(store.agency()).display()
             );
+            let public = custos_store::appliance::signing_key(&layout)
+                .context("cannot load the appliance signing key")?
+                .verifying_key();
+            println!(
+                "appliance public key: {}\n  keep it outside the appliance: verifying an export \
+                 (verify-export --public-key) needs it",
+                hex::encode(public.to_bytes())
+            );
         }
         Command::Export { target, who, out } => {
             let store = open(&target)?;
@@ -113,14 +122,8 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         Command::VerifyExport { dir, public_key } => {
-            let key = match public_key {
-                Some(hex) => Some(
-                    custos_store::audit::checkpoint::parse_public_key(&hex)
-                        .context("--public-key is not a hex Ed25519 public key")?,
-                ),
-                None => None,
-            };
-            let report = custos_store::verify_export(&dir, key.as_ref())
+            let key = pinned_key(&public_key)?;
+            let report = custos_store::verify_export(&dir, Some(&key))
                 .with_context(|| format!("cannot read export {}", dir.display()))?;
             for p in &report.problems {
                 println!("{p}");
@@ -162,4 +165,10 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The appliance key an export must be signed with, from `--public-key`.
+pub fn pinned_key(hex: &str) -> Result<ed25519_dalek::VerifyingKey> {
+    custos_store::audit::checkpoint::parse_public_key(hex)
+        .context("--public-key is not a hex Ed25519 public key (64 hex digits)")
 }

@@ -16,8 +16,12 @@ pub enum Command {
         #[arg(long, conflicts_with = "export", required_unless_present = "export")]
         agency: Option<String>,
         /// Verify the audit log of an export bundle instead.
-        #[arg(long)]
+        #[arg(long, requires = "public_key")]
         export: Option<PathBuf>,
+        /// With --export: the appliance public key printed when the agency was created; the
+        /// bundle's checkpoints must be signed by it.
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 
@@ -32,6 +36,7 @@ pub fn run(args: Args) -> Result<()> {
         data_dir,
         agency,
         export,
+        public_key,
     } = args.command;
     let report = match (agency, export) {
         (_, Some(dir)) => {
@@ -42,13 +47,12 @@ pub fn run(args: Args) -> Result<()> {
                     .with_context(|| format!("{}: no manifest.json", dir.display()))?,
             )
             .with_context(|| format!("{}/manifest.json is malformed", dir.display()))?;
-            let key =
-                custos_store::audit::checkpoint::parse_public_key(&manifest.appliance_public_key);
+            let key = super::agency::pinned_key(public_key.as_deref().unwrap_or_default())?;
             custos_store::audit::verify_chain(
                 &records,
                 &checkpoints,
                 manifest.audit_floor,
-                key.as_ref(),
+                Some(&key),
             )
         }
         (Some(agency), None) => {

@@ -119,6 +119,8 @@ pub struct AgencyStore {
     /// One writer at a time (keyring updates must precede the commit that uses a new key).
     writer: Mutex<()>,
     pub(crate) decommission: Mutex<Option<Decommission>>,
+    /// Serialises read-verify-write of one principal's login secrets.
+    pub(crate) login_locks: crate::principals::LoginLocks,
 }
 
 impl AgencyStore {
@@ -211,6 +213,7 @@ impl AgencyStore {
             days: RwLock::new(BTreeSet::new()),
             writer: Mutex::new(()),
             decommission: Mutex::new(decommission),
+            login_locks: Default::default(),
         };
         store.ensure_keys(&[KeyName::records(), KeyName::audit()])?;
         store.load_days_and_vocab()?;
@@ -327,12 +330,19 @@ impl AgencyStore {
         let mut ring = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
         let provider = self.provider.lock().unwrap_or_else(|p| p.into_inner());
         let provider = provider.as_deref().ok_or_else(|| self.wiped())?;
-        let mut created = false;
+        let mut created = Vec::new();
         for n in names {
-            created |= ring.ensure(n, provider)?;
+            if ring.ensure(n, provider)? {
+                created.push(n.clone());
+            }
         }
-        if created {
-            ring.persist()?;
+        if !created.is_empty()
+            && let Err(e) = ring.persist()
+        {
+            // Forget keys the file does not hold: kept in memory, a later write would seal
+            // acknowledged data with a key that a restart has lost.
+            ring.destroy(&created);
+            return Err(e);
         }
         Ok(())
     }

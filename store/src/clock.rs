@@ -48,8 +48,13 @@ impl Clock for ManualClock {
 
 /// The UTC day number (days since the Unix epoch) of a time; day keys and tables are per UTC day.
 pub fn day_of(ms: u64) -> u32 {
-    (ms / MS_PER_DAY) as u32
+    // Saturates rather than wrapping, so a far-future time never maps to an early day.
+    u32::try_from(ms / MS_PER_DAY).unwrap_or(u32::MAX)
 }
+
+/// The latest time any request may name: 9999-12-31T23:59:59.999Z. Later ones are refused as
+/// bad input rather than overflowing day arithmetic.
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
 
 pub fn shared(clock: impl Clock + 'static) -> Arc<dyn Clock> {
     Arc::new(clock)

@@ -72,6 +72,11 @@ pub enum StoreError {
     Decommissioned(String),
     #[error("agency {0} has been wiped")]
     Wiped(String),
+    #[error(
+        "agency {agency} has {reads} reads under legal hold; release the holds (or cancel the \
+         decommission) before it can be wiped"
+    )]
+    UnderLegalHold { agency: String, reads: u64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

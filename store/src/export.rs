@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, Verifier, VerifyingKey};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::agency::{Access, AgencyStore};
+use crate::appliance::make_private_dir;
 use crate::audit::checkpoint::parse_public_key;
 use crate::audit::{AuditRecord, Checkpoint, VerifyReport, verify_chain};
 use crate::error::{Result, StoreError, io_err};
@@ -77,9 +79,22 @@ struct Writer {
 }
 
 impl Writer {
+    /// A new file only the appliance's user can read (0600): the bundle holds every read.
     fn create(&self, rel: &str) -> Result<BufWriter<File>> {
         let p = self.root.join(rel);
-        File::create(&p).map(BufWriter::new).map_err(io_err(p))
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .map(BufWriter::new)
+            .map_err(io_err(p))
+    }
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let mut f = self.create(rel)?;
+        f.write_all(bytes)
+            .and_then(|()| f.flush())
+            .map_err(io_err(self.root.join(rel)))
     }
     fn json<T: Serialize>(&self, rel: &str, v: &T) -> Result<()> {
         let mut f = self.create(rel)?;
@@ -101,7 +116,9 @@ impl AgencyStore {
         if out.exists() && fs::read_dir(out).map_err(io_err(out))?.next().is_some() {
             return Err(export_err(out, "the output directory is not empty"));
         }
-        fs::create_dir_all(out.join("crops")).map_err(io_err(out))?;
+        make_private_dir(&out.join("crops"))?;
+        // An empty directory given by the caller keeps its mode otherwise.
+        fs::set_permissions(out, fs::Permissions::from_mode(0o700)).map_err(io_err(out))?;
         // Recorded first, so the bundle's audit log includes its own export.
         self.audit(access.event(
             "agency.export",
@@ -140,7 +157,7 @@ impl AgencyStore {
             let mut line = serde_json::to_value(&r).map_err(|e| export_err(out, e.to_string()))?;
             if let Some(crop) = &r.crop_jpeg {
                 let rel = format!("crops/{}.jpg", id.0);
-                fs::write(out.join(&rel), crop).map_err(io_err(out.join(&rel)))?;
+                w.write(&rel, crop)?;
                 line["crop"] = serde_json::Value::String(rel);
                 summary.crops += 1;
             }
@@ -232,10 +249,9 @@ impl AgencyStore {
         };
         let bytes =
             serde_json::to_vec_pretty(&manifest).map_err(|e| export_err(out, e.to_string()))?;
-        fs::write(out.join("manifest.json"), &bytes).map_err(io_err(out.join("manifest.json")))?;
+        w.write("manifest.json", &bytes)?;
         let sig = self.signer.sign(&bytes);
-        fs::write(out.join("manifest.sig"), hex::encode(sig.to_bytes()))
-            .map_err(io_err(out.join("manifest.sig")))?;
+        w.write("manifest.sig", hex::encode(sig.to_bytes()).as_bytes())?;
         tracing::info!(
             agency = self.agency(),
             reads = summary.reads,
@@ -308,6 +324,17 @@ pub fn verify_export(dir: &Path, trusted: Option<&VerifyingKey>) -> Result<Expor
         public_key: manifest.appliance_public_key.clone(),
         ..Default::default()
     };
+    // A bundle names its own key; only a key the agency kept from provisioning proves where
+    // the bundle came from (a forger re-signs with a key of their own and names that).
+    if let Some(t) = trusted
+        && parse_public_key(&manifest.appliance_public_key) != Some(*t)
+    {
+        report.problems.push(format!(
+            "manifest.json: names appliance key {}, not the pinned key {}",
+            manifest.appliance_public_key,
+            hex::encode(t.to_bytes())
+        ));
+    }
     let key = trusted
         .copied()
         .or_else(|| parse_public_key(&manifest.appliance_public_key));

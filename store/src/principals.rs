@@ -134,6 +134,14 @@ impl AgencyStore {
             .find(|(_, p)| p.name == name))
     }
 
+    /// Holds one principal's login secrets for a read-verify-write (a login, a password or
+    /// TOTP change). Without it two parallel logins both read the old state: one TOTP step
+    /// opens several sessions, failed attempts overwrite each other and never lock, and a
+    /// stale write undoes a password change. Lock first, then read the secrets.
+    pub fn lock_login(&self, principal_id: u64) -> std::sync::MutexGuard<'_, ()> {
+        self.login_locks.lock(principal_id)
+    }
+
     pub fn login_secrets(&self, principal_id: u64) -> Result<Option<LoginSecrets>> {
         self.get_record(RecordKind::LoginSecrets, principal_id)
     }
@@ -280,6 +288,24 @@ impl AgencyStore {
             out.push((day, len(reads_table(day))?, len(hits_table(day))?));
         }
         Ok(out)
+    }
+}
+
+/// Striped locks for [`AgencyStore::lock_login`]: a fixed set, so memory does not grow with
+/// the principals; two principals sharing a stripe only wait for each other.
+pub(crate) struct LoginLocks([std::sync::Mutex<()>; 64]);
+
+impl Default for LoginLocks {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| std::sync::Mutex::new(())))
+    }
+}
+
+impl LoginLocks {
+    fn lock(&self, principal_id: u64) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = &self.0[(principal_id % self.0.len() as u64) as usize];
+        // The guarded data is (); a panic while held leaves nothing inconsistent.
+        stripe.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

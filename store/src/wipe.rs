@@ -90,6 +90,7 @@ impl WipeCertificate {
 impl AgencyStore {
     /// Schedules this agency for wiping `grace_days` from now; it accepts no new data after this.
     pub fn decommission(&self, access: &Access, grace_days: u32) -> Result<Decommission> {
+        self.refuse_if_held()?;
         let now = self.now_ms();
         let d = Decommission {
             agency: self.agency().into(),
@@ -101,15 +102,7 @@ impl AgencyStore {
         let path = self.layout.decommission_path(self.agency());
         let json =
             serde_json::to_vec_pretty(&d).map_err(|e| StoreError::BadInput(e.to_string()))?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        f.write_all(&json)
-            .and_then(|()| f.sync_all())
-            .map_err(io_err(&path))?;
+        write_atomically(&path, &json)?;
         let mut ev = access.event(
             "agency.decommission",
             self.agency(),
@@ -154,6 +147,10 @@ impl AgencyStore {
             Some(d) if d.wipe_after_ms <= now => d.clone(),
             _ => return Ok(None),
         };
+        if !self.db_is_closed() {
+            // A hold placed during the grace period outranks the schedule.
+            self.refuse_if_held()?;
+        }
         let audit_head = if self.db_is_closed() {
             // Closed by an earlier run whose file deletion failed: finish it, if files remain.
             if !self.layout.agency_dir(self.agency()).exists() {
@@ -167,6 +164,25 @@ impl AgencyStore {
         };
         // `decommission` stays set: ingest keeps answering `Decommissioned`.
         wipe_files(&self.layout, self.agency(), &d, now, audit_head).map(Some)
+    }
+
+    /// Legal holds outrank decommissioning: an agency with held reads is neither scheduled
+    /// for wiping nor wiped.
+    fn refuse_if_held(&self) -> Result<()> {
+        use redb::ReadableTableMetadata;
+        let txn = self.begin_read()?;
+        let reads = match txn.open_table(crate::schema::READ_HOLDS) {
+            Ok(t) => t.len().map_err(|e| self.db_err(e))?,
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(self.db_err(e)),
+        };
+        if reads > 0 {
+            return Err(StoreError::UnderLegalHold {
+                agency: self.agency().into(),
+                reads,
+            });
+        }
+        Ok(())
     }
 
     /// The last audit hash (best effort, as in [`last_audit_hash`]).
@@ -213,6 +229,24 @@ pub fn run_due_wipes(layout: &Layout, clock: &dyn Clock) -> Result<Vec<WipeCerti
             continue;
         };
         if d.wipe_after_ms > now {
+            continue;
+        }
+        let held = held_reads(layout, &agency)?;
+        if held > 0 {
+            // The other agencies' wipes still go ahead; this one waits for its holds.
+            let e = StoreError::UnderLegalHold {
+                agency: agency.clone(),
+                reads: held,
+            };
+            tracing::warn!(agency, error = %e, "wipe refused");
+            append_appliance_log(
+                layout,
+                &signing_key(layout)?,
+                now,
+                "agency.wipe_refused",
+                &agency,
+                serde_json::json!({ "reason": e.to_string() }).to_string(),
+            )?;
             continue;
         }
         let audit_head = last_audit_hash(layout, &agency);
@@ -271,6 +305,50 @@ fn wipe_files(
     append_appliance_log(layout, &key, now, "agency.wipe", agency, details)?;
     tracing::info!(agency, "agency wiped");
     Ok(cert)
+}
+
+/// Reads under legal hold in an agency that is not open. A database that cannot be read counts
+/// as held: nothing is deleted that might be evidence.
+fn held_reads(layout: &Layout, agency: &str) -> Result<u64> {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let path = layout.db_path(agency);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let unreadable = |e: String| StoreError::Malformed {
+        agency: agency.into(),
+        what: path.display().to_string(),
+        reason: format!("cannot check legal holds before wiping: {e}"),
+    };
+    let db = redb::Database::open(&path).map_err(|e| unreadable(e.to_string()))?;
+    let txn = db.begin_read().map_err(|e| unreadable(e.to_string()))?;
+    match txn.open_table(crate::schema::READ_HOLDS) {
+        Ok(t) => t.len().map_err(|e| unreadable(e.to_string())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
+/// Writes a file so that a crash leaves either the old contents or the new, never a torn one:
+/// a temporary file, synced, renamed over, then the directory synced.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 /// The agency's last audit hash, read before deletion (best effort: the certificate still

@@ -90,3 +90,21 @@ fn agencies_are_separate_files() {
     assert_ne!(layout.db_path("a1"), layout.db_path("b2"));
     assert!(AgencyStore::create(&layout, "../evil", opts(&clock)).is_err());
 }
+
+#[test]
+fn a_failed_keyring_write_loses_no_acknowledged_read() {
+    let f = fixture();
+    f.store.ingest(&[read("DAY1AAA", T0)]).unwrap();
+    // A directory where the keyring's temporary file goes: the next new key cannot be written.
+    let blocker = f.layout.keyring_path("north").with_extension("tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(f.store.ingest(&[read("DAY2AAA", T0 + DAY)]).is_err());
+    std::fs::remove_dir(&blocker).unwrap();
+    // The retry is acknowledged: after a restart it must still read.
+    let ids = f.store.ingest(&[read("DAY2BBB", T0 + DAY)]).unwrap();
+    let layout = f.layout.clone();
+    drop(f.store);
+    let store = AgencyStore::open(&layout, "north", opts(&f.clock)).unwrap();
+    let back = store.fetch_read(ids[0]).unwrap().unwrap();
+    assert_eq!(back.plate, "DAY2BBB");
+}

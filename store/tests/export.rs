@@ -143,3 +143,74 @@ fn export_refuses_a_non_empty_directory() {
         .unwrap_err();
     assert!(err.to_string().contains("not empty"));
 }
+
+#[test]
+fn export_is_readable_only_by_the_appliance_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_f, out) = exported();
+    let bundle = out.path().join("bundle");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut files = 0;
+    for dir in [bundle.clone(), bundle.join("crops")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 5, "{files} files checked");
+}
+
+#[test]
+fn a_bundle_re_signed_by_another_key_fails_against_the_pinned_key() {
+    use ed25519_dalek::Signer;
+    use sha2::Digest;
+    let (f, out) = exported();
+    let b = out.path().join("bundle");
+    // The forger alters reads, fixes the hash in the manifest, signs with a key of their own
+    // and names that key in the manifest.
+    let reads = std::fs::read_to_string(b.join("reads.jsonl"))
+        .unwrap()
+        .replace("EXP5678", "FAKE999");
+    std::fs::write(b.join("reads.jsonl"), &reads).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    for file in manifest["files"].as_array_mut().unwrap() {
+        if file["path"] == "reads.jsonl" {
+            file["sha256"] = hex::encode(sha2::Sha256::digest(reads.as_bytes())).into();
+        }
+    }
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    manifest["appliance_public_key"] = hex::encode(forger.verifying_key().to_bytes()).into();
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    std::fs::write(b.join("manifest.json"), &bytes).unwrap();
+    std::fs::write(
+        b.join("manifest.sig"),
+        hex::encode(forger.sign(&bytes).to_bytes()),
+    )
+    .unwrap();
+    let pinned = custos_store::appliance::signing_key(&f.layout)
+        .unwrap()
+        .verifying_key();
+    let report = verify_export(&b, Some(&pinned)).unwrap();
+    assert!(!report.ok());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("not the pinned key")),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("signature does not verify")),
+        "{:?}",
+        report.problems
+    );
+}

@@ -212,6 +212,35 @@ fn a_running_schedule_wipes_an_open_agency_when_its_grace_period_ends() {
 }
 
 #[test]
+fn a_legal_hold_stops_decommissioning_and_wiping() {
+    let f = fixture();
+    let who = Access::new("chief", "contract ended");
+    let ids = f.store.ingest(&[read("HELD123", T0)]).unwrap();
+    let hold = f.store.place_hold(&who, "CASE-1", &ids).unwrap();
+    assert!(matches!(
+        f.store.decommission(&who, 90),
+        Err(StoreError::UnderLegalHold { reads: 1, .. })
+    ));
+    f.store.release_hold(&who, hold).unwrap();
+    f.store.decommission(&who, 90).unwrap();
+    // A hold placed during the grace period stops the wipe, whether the agency is open...
+    f.store.place_hold(&who, "CASE-2", &ids).unwrap();
+    f.clock.set(T0 + 90 * DAY);
+    assert!(matches!(
+        f.store.wipe_if_due(),
+        Err(StoreError::UnderLegalHold { reads: 1, .. })
+    ));
+    assert!(f.store.fetch_read(ids[0]).unwrap().is_some());
+    drop(f.store);
+    // ...or not; the refusal is in the appliance log.
+    assert!(run_due_wipes(&f.layout, &f.clock).unwrap().is_empty());
+    assert!(f.layout.db_path("north").exists());
+    let log = read_appliance_log(&f.layout).unwrap();
+    assert_eq!(log.last().unwrap().action, "agency.wipe_refused");
+    assert!(log.iter().all(|e| e.action != "agency.wipe"));
+}
+
+#[test]
 fn a_cancelled_decommission_is_not_wiped_by_the_schedule() {
     let f = fixture();
     let who = Access::new("chief", "contract ended");

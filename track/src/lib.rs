@@ -7,6 +7,8 @@
 //!   and repair a voted text with the OCR's own alternatives.
 //! - [`SplitMerger`]: one pass for a vehicle whose track was split in two; [`one_per_plate`]:
 //!   one detection per plate in a frame.
+//! - [`Gate`]: whether a pass's evidence (agreement across frames, per-character confidence,
+//!   degenerate texts) says it is a plate read right, before it is stored.
 //! - [`Matcher`]: exact and OCR-confusion-aware fuzzy matching of reads against hotlist
 //!   entries, indexed for large lists; [`import_csv`] loads entries.
 //!
@@ -18,6 +20,7 @@
 mod confusion;
 mod csv;
 mod dedup;
+mod gate;
 mod hotlist;
 mod prior;
 mod split;
@@ -27,6 +30,7 @@ mod vote;
 pub use confusion::{CONFUSION_GROUPS, class_key, confusable, similarity};
 pub use csv::{BadLine, CsvError, CsvImport, CsvOptions, LineProblem, import_csv};
 pub use dedup::one_per_plate;
+pub use gate::{DropReason, Gate, GateConfig, GateConfigError, is_degenerate};
 pub use hotlist::{
     EntryError, HotlistMatch, MatchConfig, MatchConfigError, MatchKind, Matcher, WatchedPlate,
 };

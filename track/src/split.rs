@@ -144,6 +144,14 @@ pub fn merge<C: Clone>(into: &mut VehiclePass<C>, later: VehiclePass<C>) {
     let last_seen = into.last_seen.max(later.last_seen);
     let frames = into.frames + later.frames;
     let reads = into.reads + later.reads;
+    let agreeing_reads = if into.text == later.text {
+        into.agreeing_reads + later.agreeing_reads
+    } else if later_wins {
+        later.agreeing_reads
+    } else {
+        into.agreeing_reads
+    };
+    let detector_score = into.detector_score.max(later.detector_score);
     let track_id = into.track_id.min(later.track_id);
     let (crop, crop_conf, quad, crop_at) = if best_crop_later {
         (
@@ -175,6 +183,8 @@ pub fn merge<C: Clone>(into: &mut VehiclePass<C>, later: VehiclePass<C>) {
     into.last_seen = last_seen;
     into.frames = frames;
     into.reads = reads;
+    into.agreeing_reads = agreeing_reads;
+    into.detector_score = detector_score;
     into.track_id = track_id;
     into.best_crop = crop;
     into.best_crop_confidence = crop_conf;
@@ -215,6 +225,8 @@ mod tests {
             last_seen: t(to_ms),
             frames: reads,
             reads,
+            agreeing_reads: reads,
+            detector_score: 0.9,
         }
     }
 

@@ -182,6 +182,8 @@ mod tests {
             last_seen: now,
             frames: 5,
             reads: 5,
+            agreeing_reads: 5,
+            detector_score: 0.9,
         }
     }
 

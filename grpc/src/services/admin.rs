@@ -115,10 +115,15 @@ impl pb::admin_server::Admin for AdminSvc {
         let role = role(&r.role)?;
         let (who, n) = (access(&c, "principal administration"), name.clone());
         let (id, secret) = on_store(&c, move |store| {
-            provision_principal(store, &who, &n, role, &r.password).map_err(|e| match e {
+            let to_store = |e| match e {
                 GrpcError::Store(e) => e,
                 e => StoreError::BadInput(e.to_string()),
-            })
+            };
+            let (id, secret) =
+                provision_principal(store, &who, &n, role, &r.password).map_err(to_store)?;
+            // The admin chose this password: it opens only a password change.
+            crate::auth::require_password_change(store, &who, id).map_err(to_store)?;
+            Ok((id, secret))
         })
         .await?;
         c.set_result_count(1);
@@ -432,7 +437,7 @@ impl pb::admin_server::Admin for AdminSvc {
         let c = caller(&req)?;
         let r = req.into_inner();
         let monthly = r.period != pb::Period::Day as i32;
-        let t = r.time.unwrap_or_default();
+        let t = convert::time_range(r.time)?;
         let to = if t.to_ms == 0 {
             self.shared.sessions.now_ms()
         } else {

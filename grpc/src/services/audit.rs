@@ -15,7 +15,7 @@ const EXPORT_CHUNK: usize = 64 << 10;
 pub struct AuditSvc;
 
 async fn entries(c: &Caller, time: Option<pb::TimeRange>) -> Result<Vec<AuditRecord>, Status> {
-    let t = time.unwrap_or_default();
+    let t = convert::time_range(time)?;
     let to = if t.to_ms == 0 { u64::MAX } else { t.to_ms };
     Ok(on_store(c, move |store| store.audit_log())
         .await?

@@ -40,7 +40,9 @@ impl pb::auth_server::Auth for AuthSvc {
             ));
         }
         let (store, cfg) = (c.store.clone(), self.shared.sessions.config().clone());
+        let permit = self.shared.password_check_permit()?;
         let (id, principal, must_change) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             check_login(&store, &cfg, &r.username, &r.password, &r.totp_code)
         })
         .await
@@ -97,7 +99,10 @@ impl pb::auth_server::Auth for AuthSvc {
         let password = req.into_inner().password;
         let who = super::access(&c, "totp enrolment");
         let pid = session.principal_id;
+        let permit = self.shared.password_check_permit()?;
         let secret = on_store(&c, move |store| {
+            let _permit = permit;
+            let _held = store.lock_login(pid);
             let Some(mut secrets) = store.login_secrets(pid)? else {
                 return Ok(None);
             };
@@ -137,7 +142,10 @@ impl pb::auth_server::Auth for AuthSvc {
         }
         let who = super::access(&c, "password change");
         let pid = session.principal_id;
+        let permit = self.shared.password_check_permit()?;
         let changed = on_store(&c, move |store| {
+            let _permit = permit;
+            let _held = store.lock_login(pid);
             let Some(mut secrets) = store.login_secrets(pid)? else {
                 return Ok(Err(Status::unauthenticated("wrong password")));
             };

@@ -107,7 +107,7 @@ impl pb::reads_server::Reads for ReadsSvc {
         let query = query(r.query)?;
         let (size, offset) = paging(r.page_size, &r.page_token)?;
         let now = self.shared.sessions.now_ms();
-        let t = r.time.unwrap_or_default();
+        let t = convert::time_range(r.time)?;
         let to_ms = if t.to_ms == 0 { now } else { t.to_ms };
         let from_ms = if t.from_ms == 0 && t.to_ms == 0 {
             to_ms.saturating_sub(DAY_MS)
@@ -131,13 +131,23 @@ impl pb::reads_server::Reads for ReadsSvc {
             limit,
         };
         let found = blocking(move || store.find(&search)).await?;
-        let matched_plates = found.matched_plates as u32;
         let reads: Vec<Read> = found
             .reads
             .into_iter()
             .filter(|x| r.cameras.is_empty() || r.cameras.contains(&x.camera))
             .filter(|x| grants.as_deref().is_none_or(|g| granted(g, x)))
             .collect();
+        // The store counts plates in its whole vocabulary; through a grant that count would
+        // reveal plates outside the grant's scope and window, so it counts what may be seen.
+        let matched_plates = if grants.is_some() {
+            reads
+                .iter()
+                .map(|x| x.plate.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u32
+        } else {
+            found.matched_plates as u32
+        };
         let (reads, next) = page(reads, size, offset);
         c.set_result_count(reads.len() as u64);
         Ok(Response::new(pb::SearchResponse {
