@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn defaults_keep_a_plain_agreeing_pass() {
         let gate = Gate::new(GateConfig::default());
-        assert_eq!(gate.judge(&pass("ABC123", 3, 2, 0.3)), Ok(()));
+        assert_eq!(gate.judge(&pass("ABC123", 5, 3, 0.5)), Ok(()));
         assert!(GateConfig::default().validate().is_ok());
         let bad = GateConfig {
             min_agreement: 1.5,

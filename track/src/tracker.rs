@@ -744,9 +744,14 @@ mod tests {
             ..PriorConfig::default()
         })
         .unwrap();
+        // The repaired character's own score is low; this test is about the priors, not the
+        // confidence floor.
         let mut tr = Tracker::new(
             CameraId::new("sp-1").unwrap(),
-            TrackerConfig::default(),
+            TrackerConfig {
+                min_confidence: 0.1,
+                ..TrackerConfig::default()
+            },
             priors,
         )
         .unwrap();
