@@ -9,8 +9,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use crate::audited::CallParams;
-use crate::auth::Session;
+use crate::auth::{Session, SessionError};
 use crate::identity::{ConnInfo, PeerIdentity};
 use crate::policy::{self, MethodRule, RoleTable};
 use crate::state::Shared;
@@ -49,14 +49,61 @@ pub struct Caller {
     pub shared_from: Option<SharedFrom>,
     pub reason: Option<String>,
     pub case_number: Option<String>,
+    /// The method's permission, checked again while a stream stays open.
+    permission: Option<policy::Permission>,
     roles: Arc<RoleTable>,
-    note: Arc<AtomicU64>,
+    note: Arc<CallNote>,
+}
+
+/// What a handler tells the audit entry: the results returned (for a stream, the messages
+/// delivered) and why a stream ended, when the server ended it.
+#[derive(Default)]
+struct CallNote {
+    count: AtomicU64,
+    ended: Mutex<Option<String>>,
 }
 
 impl Caller {
     /// How many results the call returned, for its audit entry.
     pub fn set_result_count(&self, n: u64) {
-        self.note.store(n, Ordering::Relaxed);
+        self.note.count.store(n, Ordering::Relaxed);
+    }
+
+    /// `n` more results of a stream went to the client.
+    pub fn count_delivered(&self, n: u64) {
+        self.note.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether an open stream may go on: the session is still live (not logged out, expired,
+    /// or ended by a role change or disabling) and the agency's role table still allows the
+    /// method. On refusal the reason is kept for the stream's closing audit entry.
+    pub(crate) fn still_allowed(&self, shared: &Shared) -> Result<(), Status> {
+        let (Some(token), Some(permission)) = (&self.token, self.permission) else {
+            return Ok(()); // no session was needed to open it
+        };
+        let verdict = match shared.sessions.check(token) {
+            Err(e @ (SessionError::Unknown | SessionError::Expired)) => {
+                Err(Status::unauthenticated(format!("the session ended: {e}")))
+            }
+            Ok(session) => {
+                let roles = shared
+                    .cached_role_table(&self.agency)
+                    .unwrap_or_else(|| self.roles.clone());
+                if roles.allows(session.role, permission) {
+                    Ok(())
+                } else {
+                    Err(Status::permission_denied(format!(
+                        "role {} may no longer open this stream",
+                        session.role.as_str()
+                    )))
+                }
+            }
+        };
+        if let Err(s) = &verdict {
+            *self.note.ended.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{:?}: {}", s.code(), s.message()));
+        }
+        verdict
     }
 
     /// The role's permission check already passed; handlers use this only to shape output
@@ -69,7 +116,7 @@ impl Caller {
 }
 
 /// What the audit entry of a call will say.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Draft {
     method: String,
     agency: Option<String>,
@@ -137,19 +184,42 @@ where
                 principal: "anonymous".into(),
                 ..Default::default()
             };
-            let note = Arc::new(AtomicU64::new(0));
+            let note = Arc::new(CallNote::default());
+            let streaming = policy::rule(&draft.method).is_some_and(|r| r.streaming);
             let admitted = admit(&shared, req, &mut draft, &note).await;
             let response = match admitted {
                 Err(status) => status.into_http(),
                 Ok(req) => inner.call(req).await?,
             };
-            let outcome = outcome_of(&response);
-            let count = note.load(Ordering::Relaxed);
+            let mut outcome = outcome_of(&response);
+            // A stream is audited twice: when it opens, and when it ends with what it delivered.
+            let stream_opened = streaming && outcome == "ok";
+            if stream_opened {
+                outcome = "stream opened".into();
+            }
+            let count = note.count.load(Ordering::Relaxed);
             if let Err(e) = record(&shared, &draft, &outcome, count).await {
                 tracing::error!(error = %e, method = %draft.method, "audit entry not written; response withheld");
                 return Ok(Status::internal("the audit log is unavailable").into_http());
             }
-            Ok(response)
+            if !stream_opened {
+                return Ok(response);
+            }
+            let end = StreamEnd {
+                shared,
+                draft,
+                note,
+                finished: false,
+            };
+            let (parts, body) = response.into_parts();
+            // The closure owns `end`: dropping the body (stream over, or client gone) audits.
+            let mut end = end;
+            let body = body.map_frame(move |frame| {
+                let end = &mut end; // the whole guard, not just the field
+                end.finished |= frame.is_trailers();
+                frame
+            });
+            Ok(http::Response::from_parts(parts, Body::new(body)))
         });
         Box::pin(async move {
             match call.await {
@@ -163,12 +233,51 @@ where
     }
 }
 
+/// Writes a stream's closing audit entry when its response body is dropped.
+struct StreamEnd {
+    shared: Arc<Shared>,
+    draft: Draft,
+    note: Arc<CallNote>,
+    /// The body reached its trailers (the server ended the stream) rather than being dropped.
+    finished: bool,
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        let why = self
+            .note
+            .ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| {
+                if self.finished {
+                    "completed".into()
+                } else {
+                    "closed by the client".into()
+                }
+            });
+        let outcome = format!("stream ended: {why}");
+        let count = self.note.count.load(Ordering::Relaxed);
+        let (shared, draft) = (self.shared.clone(), std::mem::take(&mut self.draft));
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(method = %draft.method, "stream's closing audit entry not written: no runtime");
+            return;
+        };
+        rt.spawn(async move {
+            if let Err(e) = record(&shared, &draft, &outcome, count).await {
+                tracing::error!(error = %e, method = %draft.method, "stream's closing audit entry not written");
+            }
+        });
+    }
+}
+
 /// Everything before the handler. Err: the refusal (audited by the caller).
 async fn admit(
     shared: &Arc<Shared>,
     req: http::Request<Body>,
     draft: &mut Draft,
-    note: &Arc<AtomicU64>,
+    note: &Arc<CallNote>,
 ) -> Result<http::Request<Body>, Status> {
     let conn = req
         .extensions()
@@ -276,6 +385,7 @@ async fn admit(
         shared_from: None,
         reason: draft.params.reason.clone(),
         case_number: draft.params.case_number.clone(),
+        permission: rule.permission,
         note: note.clone(),
     };
     // 5. The session's binding and the role's permission.

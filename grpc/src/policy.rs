@@ -250,6 +250,8 @@ pub struct MethodRule {
     pub cross_agency: bool,
     /// None for client-streaming methods (the body is not buffered).
     pub decode: Option<Decode>,
+    /// Server-streaming: audited when it opens and again when it ends, with what it delivered.
+    pub streaming: bool,
 }
 
 fn decode<M: Message + Default + Audited>(bytes: &[u8]) -> Result<CallParams, prost::DecodeError> {
@@ -264,7 +266,12 @@ impl MethodRule {
             justified: false,
             cross_agency: false,
             decode: Some(decode),
+            streaming: false,
         }
+    }
+    const fn streaming(mut self) -> Self {
+        self.streaming = true;
+        self
     }
     const fn justified(mut self) -> Self {
         self.justified = true;
@@ -313,7 +320,8 @@ pub static METHODS: &[MethodRule] = &[
         "/custos.v1.Reads/StreamLive",
         Some(P::ReadsLive),
         decode::<pb::StreamLiveRequest>,
-    ),
+    )
+    .streaming(),
     MethodRule::new(
         "/custos.v1.Hotlists/CreateHotlist",
         Some(P::HotlistsWrite),
@@ -348,7 +356,8 @@ pub static METHODS: &[MethodRule] = &[
         "/custos.v1.Hotlists/StreamAlerts",
         Some(P::AlertsStream),
         decode::<pb::StreamAlertsRequest>,
-    ),
+    )
+    .streaming(),
     MethodRule::new(
         "/custos.v1.Cameras/ListCameras",
         Some(P::CamerasRead),
@@ -388,7 +397,8 @@ pub static METHODS: &[MethodRule] = &[
         "/custos.v1.Audit/Export",
         Some(P::AuditRead),
         decode::<pb::AuditExportRequest>,
-    ),
+    )
+    .streaming(),
     MethodRule::new(
         "/custos.v1.Admin/ListPrincipals",
         Some(P::AdminPrincipals),
@@ -504,6 +514,7 @@ pub static STREAMING: &[MethodRule] = &[
         justified: false,
         cross_agency: false,
         decode: None,
+        streaming: false,
     },
     MethodRule {
         path: "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
@@ -511,6 +522,7 @@ pub static STREAMING: &[MethodRule] = &[
         justified: false,
         cross_agency: false,
         decode: None,
+        streaming: false,
     },
 ];
 

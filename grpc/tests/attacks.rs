@@ -12,7 +12,7 @@ use common::*;
 use custos_grpc::pb;
 use custos_grpc::policy::Role;
 use custos_store::appliance::read_appliance_log;
-use tonic::Code;
+use tonic::{Code, Status};
 
 const SEARCH: &str = "/custos.v1.Reads/Search";
 const LOGIN: &str = "/custos.v1.Auth/Login";
@@ -755,4 +755,196 @@ async fn a_grant_reveals_no_plate_outside_its_scope() {
         .unwrap()
         .into_inner();
     assert_eq!((own.reads.len(), own.matched_plates), (1, 1));
+}
+
+/// `user`'s alert stream, open once the hub counts `subscribers` followers.
+async fn open_alerts(
+    f: &Fixture,
+    user: &str,
+    subscribers: usize,
+) -> (String, tonic::Streaming<pb::Alert>) {
+    let ch = f.channel(Some(f.user(user))).await;
+    let tok = f.login(&ch, user).await.unwrap();
+    let stream = pb::hotlists_client::HotlistsClient::new(ch)
+        .stream_alerts(authed(pb::StreamAlertsRequest::default(), &tok))
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..250 {
+        if f.hub.alert_subscribers() >= subscribers {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(f.hub.alert_subscribers() >= subscribers);
+    (tok, stream)
+}
+
+/// The status a stream ends with; fails if it is still open after two seconds.
+async fn ends_with(stream: &mut tonic::Streaming<pb::Alert>, what: &str) -> Status {
+    match tokio::time::timeout(Duration::from_secs(2), stream.message()).await {
+        Err(_) => panic!("{what}: the stream is still open after 2 s"),
+        Ok(Ok(m)) => panic!("{what}: the stream went on: {m:?}"),
+        Ok(Err(s)) => s,
+    }
+}
+
+const STREAM_ALERTS: &str = "/custos.v1.Hotlists/StreamAlerts";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_end_with_their_session() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "joe", Role::Investigator),
+        ("north", "ann", Role::Operator),
+        ("north", "kim", Role::Investigator),
+        ("north", "boss", Role::Admin),
+    ])
+    .await;
+    let bch = f.channel(Some(f.user("boss"))).await;
+    let btok = f.login(&bch, "boss").await.unwrap();
+    let mut admin = pb::admin_client::AdminClient::new(bch.clone());
+    let id_of = |name: &'static str| {
+        let (mut admin, btok) = (admin.clone(), btok.clone());
+        async move {
+            admin
+                .list_principals(authed(pb::Empty {}, &btok))
+                .await
+                .unwrap()
+                .into_inner()
+                .principals
+                .into_iter()
+                .find(|p| p.name == name)
+                .unwrap()
+                .id
+        }
+    };
+
+    // Logout.
+    let (tok, mut stream) = open_alerts(&f, "jane", 1).await;
+    let jane = f.channel(Some(f.user("jane"))).await;
+    pb::auth_client::AuthClient::new(jane)
+        .logout(authed(pb::Empty {}, &tok))
+        .await
+        .unwrap();
+    let s = ends_with(&mut stream, "after logout").await;
+    assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+    assert!(s.message().contains("session ended"), "{s:?}");
+
+    // Disabled by an admin.
+    let (_, mut stream) = open_alerts(&f, "joe", 1).await;
+    let joe = id_of("joe").await;
+    admin
+        .update_principal(authed(
+            pb::UpdatePrincipalRequest {
+                id: joe,
+                role: "investigator".into(),
+                disabled: true,
+            },
+            &btok,
+        ))
+        .await
+        .unwrap();
+    let s = ends_with(&mut stream, "after disabling").await;
+    assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+
+    // The role loses the permission.
+    let (_, mut stream) = open_alerts(&f, "ann", 1).await;
+    admin
+        .set_role_policy(authed(
+            pb::RolePolicy {
+                roles: vec![pb::RolePermissions {
+                    role: "operator".into(),
+                    permissions: vec!["own_session".into()],
+                }],
+            },
+            &btok,
+        ))
+        .await
+        .unwrap();
+    let s = ends_with(&mut stream, "after the role lost alerts_stream").await;
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+
+    // The session's absolute lifetime runs out (an open stream keeps it from idling out).
+    let (_, mut stream) = open_alerts(&f, "kim", 1).await;
+    f.clock.advance_ms(13 * 3_600_000);
+    let s = ends_with(&mut stream, "after expiry").await;
+    assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+
+    // Each ended stream's closing entry says why.
+    let closed = f
+        .wait_for_audit("north", STREAM_ALERTS, "stream ended: PermissionDenied")
+        .await;
+    assert_eq!(closed.principal, "ann");
+    let closed = f
+        .wait_for_audit("north", STREAM_ALERTS, "stream ended: Unauthenticated")
+        .await;
+    assert!(["jane", "joe", "kim"].contains(&closed.principal.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_audited_with_what_they_delivered() {
+    let f = Fixture::start(&[
+        ("north", "jane", Role::Investigator),
+        ("north", "audrey", Role::Auditor),
+    ])
+    .await;
+    let (_, mut stream) = open_alerts(&f, "jane", 1).await;
+    let opened = f.last_audit("north", STREAM_ALERTS);
+    assert_eq!(
+        (opened.outcome.as_str(), opened.result_count),
+        ("stream opened", 0)
+    );
+    let alert = |agency: &str, plate: &str| custos_live::AlertEvent {
+        agency: agency.into(),
+        read_id: 7,
+        hotlist_id: 1,
+        hotlist_name: "stolen".into(),
+        entry_id: 2,
+        plate: plate.into(),
+        camera: "gate-1".into(),
+        captured_at_ms: 1,
+        covert: false,
+        match_kind: "exact".into(),
+        retroactive: false,
+    };
+    f.hub.publish_alert(alert("north", "AB12CDE"));
+    f.hub.publish_alert(alert("south", "SOUTH1")); // not jane's: not delivered, not counted
+    f.hub.publish_alert(alert("north", "AB12CDF"));
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    drop(stream);
+    let closed = f
+        .wait_for_audit("north", STREAM_ALERTS, "stream ended")
+        .await;
+    assert_eq!(
+        (closed.outcome.as_str(), closed.result_count),
+        ("stream ended: closed by the client", 2)
+    );
+
+    // An audit export is counted in entries delivered.
+    let ch = f.channel(Some(f.user("audrey"))).await;
+    let tok = f.login(&ch, "audrey").await.unwrap();
+    let mut export = pb::audit_client::AuditClient::new(ch)
+        .export(authed(pb::AuditExportRequest::default(), &tok))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lines = 0;
+    while let Some(chunk) = export.message().await.unwrap() {
+        lines += chunk.jsonl.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    assert!(lines > 5, "{lines}");
+    let closed = f
+        .wait_for_audit("north", "/custos.v1.Audit/Export", "stream ended")
+        .await;
+    assert_eq!(
+        (closed.outcome.as_str(), closed.result_count),
+        ("stream ended: completed", lines)
+    );
 }

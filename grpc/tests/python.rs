@@ -85,9 +85,13 @@ async fn python_grpcio_client() {
     // The server's log has the Python client's calls.
     let e = f.last_audit("north", "/custos.v1.Reads/Search");
     assert_eq!(e.principal, "jane");
-    assert!(
-        f.last_audit("north", "/custos.v1.Hotlists/StreamAlerts")
-            .outcome
-            == "ok"
+    // The alert stream is audited when it opens and when the client closes it, with the one
+    // alert it delivered.
+    let closed = f
+        .wait_for_audit("north", "/custos.v1.Hotlists/StreamAlerts", "stream ended")
+        .await;
+    assert_eq!(
+        (closed.outcome.as_str(), closed.result_count),
+        ("stream ended: closed by the client", 1)
     );
 }

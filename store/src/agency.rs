@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::appliance::{Layout, make_private_dir, signing_key};
-use crate::audit::chain::{Appender, StoredAudit, floor, unseal};
+use crate::audit::chain::{Appender, StoredAudit, unseal};
 use crate::audit::{AuditEvent, AuditRecord, Checkpoint, VerifyReport, verify_chain};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{
@@ -17,7 +17,7 @@ use crate::crypto::{
 };
 use crate::error::{Result, StoreError, redb_disk_full};
 use crate::model::RetentionPolicy;
-use crate::schema::{self, AUDIT, CHECKPOINTS, META, META_POLICY, META_VERSION};
+use crate::schema::{self, AUDIT, CHECKPOINTS, META, META_AUDIT_FLOOR, META_POLICY, META_VERSION};
 use crate::vocab::Vocab;
 use crate::wipe::Decommission;
 
@@ -429,53 +429,103 @@ impl AgencyStore {
     }
 
     /// The audit log in plain text (parameters unsealed), its checkpoints and floor. Entries whose
-    /// parameters do not unseal are returned with their seq in the second list.
+    /// parameters do not unseal are returned with their seq in the fourth field. Read in a read
+    /// transaction: ingest and every call's audit entry go on while an auditor reads.
     pub fn audit_log(&self) -> Result<AuditLog> {
         let key = self.data_key(&KeyName::audit())?;
-        let txn = self.begin_write()?; // a write txn reads the floor with the same helper
-        let fl = floor(&txn).map_err(|e| self.db_err(e))?;
+        let txn = self.begin_read()?;
+        let floor = self.audit_floor(&txn)?;
         let mut records = Vec::new();
         let mut unsealable = Vec::new();
-        {
-            let t = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
-            for row in t.iter().map_err(|e| self.db_err(e))? {
-                let (k, v) = row.map_err(|e| self.db_err(e))?;
-                let stored: StoredAudit =
-                    serde_json::from_slice(v.value()).map_err(|e| StoreError::Malformed {
-                        agency: self.agency().into(),
-                        what: format!("audit entry at key {}", k.value()),
-                        reason: e.to_string(),
-                    })?;
-                let (rec, ok) = unseal(stored, &key.seal);
-                if !ok {
-                    unsealable.push(rec.body.seq);
-                }
-                records.push(rec);
+        self.each_audit(&txn, 0, |stored| {
+            let (rec, ok) = unseal(stored, &key.seal);
+            if !ok {
+                unsealable.push(rec.body.seq);
             }
-        }
+            records.push(rec);
+            true
+        })?;
         let mut checkpoints = Vec::new();
-        {
-            let t = txn.open_table(CHECKPOINTS).map_err(|e| self.db_err(e))?;
+        if let Some(t) = self.read_table(&txn, CHECKPOINTS)? {
             for row in t.iter().map_err(|e| self.db_err(e))? {
                 let (k, v) = row.map_err(|e| self.db_err(e))?;
                 checkpoints.push(
                     serde_json::from_slice::<Checkpoint>(v.value()).map_err(|e| {
-                        StoreError::Malformed {
-                            agency: self.agency().into(),
-                            what: format!("audit checkpoint at key {}", k.value()),
-                            reason: e.to_string(),
-                        }
+                        self.malformed(format!("audit checkpoint at key {}", k.value()), e)
                     })?,
                 );
             }
         }
-        txn.abort().map_err(|e| self.db_err(e))?;
         Ok(AuditLog {
             records,
             checkpoints,
-            floor: fl,
+            floor,
             unsealable,
         })
+    }
+
+    /// Up to `limit` audit entries from sequence `from` on, each page in its own read
+    /// transaction, so a long export holds no snapshot and stalls no writer. Parameters that do
+    /// not unseal read `<does not decrypt>` (`verify_audit` names those entries).
+    pub fn audit_page(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let key = self.data_key(&KeyName::audit())?;
+        let txn = self.begin_read()?;
+        let mut page = Vec::new();
+        self.each_audit(&txn, from, |stored| {
+            page.push(unseal(stored, &key.seal).0);
+            page.len() < limit
+        })?;
+        Ok(page)
+    }
+
+    /// Calls `f` on each stored entry from sequence `from` on while it returns true.
+    fn each_audit(
+        &self,
+        txn: &redb::ReadTransaction,
+        from: u64,
+        mut f: impl FnMut(StoredAudit) -> bool,
+    ) -> Result<()> {
+        let Some(t) = self.read_table(txn, AUDIT)? else {
+            return Ok(());
+        };
+        for row in t.range(from..).map_err(|e| self.db_err(e))? {
+            let (k, v) = row.map_err(|e| self.db_err(e))?;
+            let stored: StoredAudit = serde_json::from_slice(v.value())
+                .map_err(|e| self.malformed(format!("audit entry at key {}", k.value()), e))?;
+            if !f(stored) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn audit_floor(&self, txn: &redb::ReadTransaction) -> Result<Option<(u64, String)>> {
+        let Some(meta) = self.read_table(txn, META)? else {
+            return Ok(None);
+        };
+        let floor = meta.get(META_AUDIT_FLOOR).map_err(|e| self.db_err(e))?;
+        Ok(floor.and_then(|g| serde_json::from_slice(g.value()).ok()))
+    }
+
+    /// A table in a read transaction; `None` if nothing was ever written to it.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        txn: &redb::ReadTransaction,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+        match txn.open_table(def) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.db_err(e)),
+        }
+    }
+
+    fn malformed(&self, what: String, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Malformed {
+            agency: self.agency().into(),
+            what,
+            reason: e.to_string(),
+        }
     }
 
     /// Verifies the live audit chain against the appliance key.
@@ -566,5 +616,47 @@ pub(crate) fn db_error(agency: &str, path: &std::path::Path, e: redb::Error) -> 
         agency: agency.into(),
         path: path.to_owned(),
         source: Box::new(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Access;
+
+    #[test]
+    fn reading_the_audit_log_waits_for_no_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let store =
+            Arc::new(AgencyStore::create(&layout, "north", StoreOptions::default()).unwrap());
+        let who = Access::new("auditor", "oversight");
+        store
+            .audit(who.event("audit.read", "north", "{}".into()))
+            .unwrap();
+        let entries = store.audit_log().unwrap().records.len();
+        // A writer mid-transaction (as ingest is, most of the time).
+        let writer = store.begin_write().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = store.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(reader.audit_log().map(|l| l.records.len()));
+            let _ = tx.send(reader.audit_page(0, 10).map(|p| p.len()));
+        });
+        let log = rx.recv_timeout(Duration::from_secs(10));
+        let page = rx.recv_timeout(Duration::from_secs(10));
+        drop(writer);
+        assert_eq!(
+            log.expect("audit_log waited for the writer").unwrap(),
+            entries
+        );
+        assert_eq!(
+            page.expect("audit_page waited for the writer").unwrap(),
+            entries
+        );
     }
 }

@@ -223,24 +223,29 @@ impl pb::hotlists_server::Hotlists for HotlistsSvc {
         let lists = req.into_inner().hotlist_ids;
         let covert_ok = c.can(Permission::HotlistsCovert);
         let rx = self.shared.hub.subscribe_alerts();
-        let stream = follow(rx, move |a: &AlertEvent, missed| {
-            (a.agency == c.agency
-                && (covert_ok || !a.covert)
-                && (lists.is_empty() || lists.contains(&a.hotlist_id)))
-            .then(|| pb::Alert {
-                read_id: a.read_id,
-                hotlist_id: a.hotlist_id,
-                hotlist_name: a.hotlist_name.clone(),
-                entry_id: a.entry_id,
-                plate: a.plate.clone(),
-                camera: a.camera.clone(),
-                captured_at_ms: a.captured_at_ms,
-                covert: a.covert,
-                missed,
-                match_kind: a.match_kind.clone(),
-                retroactive: a.retroactive,
-            })
-        });
+        let stream = follow(
+            self.shared.clone(),
+            c.clone(),
+            rx,
+            move |a: &AlertEvent, missed| {
+                (a.agency == c.agency
+                    && (covert_ok || !a.covert)
+                    && (lists.is_empty() || lists.contains(&a.hotlist_id)))
+                .then(|| pb::Alert {
+                    read_id: a.read_id,
+                    hotlist_id: a.hotlist_id,
+                    hotlist_name: a.hotlist_name.clone(),
+                    entry_id: a.entry_id,
+                    plate: a.plate.clone(),
+                    camera: a.camera.clone(),
+                    captured_at_ms: a.captured_at_ms,
+                    covert: a.covert,
+                    missed,
+                    match_kind: a.match_kind.clone(),
+                    retroactive: a.retroactive,
+                })
+            },
+        );
         Ok(Response::new(stream))
     }
 }

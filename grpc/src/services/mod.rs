@@ -9,17 +9,19 @@ mod reads;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use custos_store::records::RecordKind;
 use custos_store::{Access, AgencyStore, StoreError};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Status};
 
 use crate::error::store_status;
 use crate::gate::Caller;
+use crate::state::Shared;
 
 pub use admin::AdminSvc;
 pub use audit::AuditSvc;
@@ -28,24 +30,45 @@ pub use cameras::CamerasSvc;
 pub use hotlists::HotlistsSvc;
 pub use reads::ReadsSvc;
 
+/// How often an open stream checks that its caller may still receive it.
+const STREAM_RECHECK: Duration = Duration::from_millis(250);
+
 /// Forwards a hub channel to one client: `make` filters and converts, and is told how many
 /// messages this client missed by falling behind since its last message. The client's pace
-/// never reaches the publisher (the broadcast channel drops for the laggard only).
+/// never reaches the publisher (the broadcast channel drops for the laggard only). The stream
+/// ends, with the refusal's status, within [`STREAM_RECHECK`] of its session ending (logout,
+/// expiry, role change, disabling) or its role losing the permission.
 pub fn follow<T: Send + Sync + 'static, U: Send + 'static>(
+    shared: Arc<Shared>,
+    caller: Caller,
     mut rx: broadcast::Receiver<Arc<T>>,
     mut make: impl FnMut(&T, u64) -> Option<U> + Send + 'static,
 ) -> BoxStream<U> {
     let (tx, out) = tokio::sync::mpsc::channel(64);
+    let counter = caller.clone();
     tokio::spawn(async move {
         let mut missed = 0;
+        let mut recheck = tokio::time::interval(STREAM_RECHECK);
         loop {
-            let item = match rx.recv().await {
-                Ok(i) => i,
-                Err(RecvError::Lagged(n)) => {
-                    missed += n;
+            let item = tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(i) => i,
+                    Err(RecvError::Lagged(n)) => {
+                        missed += n;
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = recheck.tick() => {
+                    if tx.is_closed() {
+                        return; // the client went away
+                    }
+                    if let Err(refused) = caller.still_allowed(&shared) {
+                        let _ = tx.send(Err(refused)).await;
+                        return;
+                    }
                     continue;
                 }
-                Err(RecvError::Closed) => return,
             };
             let Some(msg) = make(&item, missed) else {
                 continue;
@@ -56,7 +79,13 @@ pub fn follow<T: Send + Sync + 'static, U: Send + 'static>(
             missed = 0;
         }
     });
-    Box::pin(ReceiverStream::new(out))
+    // Counted as the transport takes each message, for the stream's closing audit entry.
+    Box::pin(ReceiverStream::new(out).map(move |m| {
+        if m.is_ok() {
+            counter.count_delivered(1);
+        }
+        m
+    }))
 }
 
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;

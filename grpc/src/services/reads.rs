@@ -184,13 +184,19 @@ impl pb::reads_server::Reads for ReadsSvc {
         let c = caller(&req)?;
         let cameras = req.into_inner().cameras;
         let rx = self.shared.hub.subscribe_reads();
-        let stream = follow(rx, move |live: &LiveRead, missed| {
-            (live.agency == c.agency && (cameras.is_empty() || cameras.contains(&live.read.camera)))
+        let stream = follow(
+            self.shared.clone(),
+            c.clone(),
+            rx,
+            move |live: &LiveRead, missed| {
+                (live.agency == c.agency
+                    && (cameras.is_empty() || cameras.contains(&live.read.camera)))
                 .then(|| pb::StreamLiveResponse {
                     read: Some(convert::read(&live.agency, live.read.clone(), false)),
                     missed,
                 })
-        });
+            },
+        );
         Ok(Response::new(stream))
     }
 }

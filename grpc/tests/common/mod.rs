@@ -226,6 +226,32 @@ impl Fixture {
         Ok(r.into_inner().session_token)
     }
 
+    /// Polls the log until `agency` has an entry for `method` whose outcome starts with
+    /// `outcome` (a stream's closing entry is written as its body is dropped, just after the
+    /// client sees the end).
+    pub async fn wait_for_audit(
+        &self,
+        agency: &str,
+        method: &str,
+        outcome: &str,
+    ) -> custos_store::audit::AuditBody {
+        for _ in 0..100 {
+            let found = self
+                .store(agency)
+                .audit_log()
+                .unwrap()
+                .records
+                .into_iter()
+                .rev()
+                .find(|r| r.body.action == method && r.body.outcome.starts_with(outcome));
+            if let Some(r) = found {
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {method} entry with outcome {outcome:?} in {agency}");
+    }
+
     /// The newest audit entry of `agency` for `method`.
     pub fn last_audit(&self, agency: &str, method: &str) -> custos_store::audit::AuditBody {
         self.store(agency)
